@@ -1,0 +1,1 @@
+"""vecfleet: filtered vector search, embedded or as a service."""
