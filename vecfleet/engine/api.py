@@ -1,0 +1,196 @@
+"""The embedded database as users program it: ``vecfleet.connect("./data")``.
+
+Everything here validates, then makes one call into the engine; the HTTP client offers the
+same methods with the same errors, so code moves between embedded and remote unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from vecfleet.engine.collection import Collection
+from vecfleet.engine.database import Database, DatabaseSettings
+from vecfleet.engine.filter import canonical_filter, parse_filter
+from vecfleet.engine.ops import Delete, SetPayload, upsert_op
+from vecfleet.engine.payload import validate_payloads
+from vecfleet.engine.snapshot import SnapshotInfo
+from vecfleet.engine.validate import (
+    check_ids,
+    check_limit,
+    check_matrix,
+    check_query,
+    check_search_params,
+    normalise,
+)
+from vecfleet.errors import ValidationError
+from vecfleet.models import Explain, Hit, Point, WriteAck
+from vecfleet.types import PointId
+
+
+class CollectionHandle:
+    """One collection of an embedded database."""
+
+    def __init__(self, db: Database, collection: Collection) -> None:
+        self._db = db
+        self._col = collection
+        self.name = collection.config.name
+        self.config = collection.config
+        self._dim = collection.config.dim
+        self._cosine = collection.config.metric == "cosine"
+
+    # ------------------------------------------------------------------ writes
+    def upsert(self, ids: Any, vectors: Any, payloads: list[dict[str, Any]] | None = None) -> WriteAck:
+        """Insert or overwrite points; acknowledged once durable."""
+        id_list = check_ids(ids)
+        matrix = check_matrix(vectors, self._dim)
+        if matrix.shape[0] != len(id_list):
+            raise ValidationError(
+                f"got {len(id_list)} ids but {matrix.shape[0]} vectors; they must pair up", field="vectors"
+            )
+        if not id_list:
+            raise ValidationError("upsert needs at least one point", field="ids")
+        if payloads is not None and (not isinstance(payloads, list) or len(payloads) != len(id_list)):
+            raise ValidationError(f"payloads must be a list of {len(id_list)} objects (one per id)",
+                                  field="payloads")
+        clean = validate_payloads(self._col.schema, payloads, len(id_list))
+        if self._cosine:
+            matrix = normalise(matrix)
+        seq, count = self._db.write(upsert_op(self.name, id_list, matrix, clean))
+        return WriteAck(seq, count)
+
+    def delete(self, ids: Any) -> WriteAck:
+        id_list = check_ids(ids)
+        seq, count = self._db.write(Delete(self.name, id_list))
+        return WriteAck(seq, count)
+
+    def set_payload(self, ids: Any, payload: dict[str, Any]) -> WriteAck:
+        """Merge ``payload`` into the payload of each existing point."""
+        id_list = check_ids(ids)
+        merged = validate_payloads(self._col.schema, [payload], 1)[0]
+        seq, count = self._db.write(SetPayload(self.name, id_list, merged))
+        return WriteAck(seq, count)
+
+    # ------------------------------------------------------------------ reads
+    def get(self, ids: Any, with_vectors: bool = False) -> list[Point]:
+        """The points that exist, in request order; missing ids are skipped."""
+        return self._col.get(check_ids(ids), with_vectors)
+
+    def search(self, vector: Any, limit: int = 10, filter: dict[str, Any] | None = None,
+               params: dict[str, Any] | None = None, with_vectors: bool = False) -> list[Hit]:
+        query = check_query(vector, self._dim)
+        return self._search(query, limit, filter, params, with_vectors)[0]
+
+    def search_batch(self, vectors: Any, limit: int = 10, filter: dict[str, Any] | None = None,
+                     params: dict[str, Any] | None = None, with_vectors: bool = False) -> list[list[Hit]]:
+        queries = check_matrix(vectors, self._dim)
+        if queries.shape[0] == 0:
+            return []
+        return self._search(queries, limit, filter, params, with_vectors)
+
+    def _search(self, queries: np.ndarray, limit: int, filter: dict[str, Any] | None,
+                params: dict[str, Any] | None, with_vectors: bool) -> list[list[Hit]]:
+        k = check_limit(limit)
+        ef, exact = check_search_params(params)
+        node = parse_filter(filter, self._col.schema)
+        key = canonical_filter(node) if node is not None else None
+        if self._cosine:
+            queries = normalise(queries, "vector")
+        return self._col.search(queries, k, node, key, ef, with_vectors, exact)
+
+    def count(self, filter: dict[str, Any] | None = None) -> int:
+        node = parse_filter(filter, self._col.schema)
+        return self._col.count(node, canonical_filter(node) if node is not None else None)
+
+    def scroll(self, filter: dict[str, Any] | None = None, limit: int = 100,
+               cursor: int | None = None) -> tuple[list[Point], int | None]:
+        """A page of points and the cursor of the next page (None at the end)."""
+        node = parse_filter(filter, self._col.schema)
+        if cursor is not None and (isinstance(cursor, bool) or not isinstance(cursor, int) or cursor < 0):
+            raise ValidationError("cursor must be a non-negative integer from a previous page",
+                                  field="cursor")
+        return self._col.scroll(node, check_limit(limit), cursor or 0)
+
+    def explain(self, vector: Any = None, filter: dict[str, Any] | None = None, limit: int = 10,
+                params: dict[str, Any] | None = None) -> Explain:
+        if vector is not None:
+            check_query(vector, self._dim)
+        ef, _ = check_search_params(params)
+        node = parse_filter(filter, self._col.schema)
+        key = canonical_filter(node) if node is not None else None
+        plans = self._col.explain(check_limit(limit), node, key, ef)
+        return Explain([p.to_dict() for p in plans], key)
+
+    def optimize(self) -> None:
+        """Seal the growing segment, build and merge indexes; returns when done."""
+        self._col.optimize()
+
+    def memory_bytes(self) -> int:
+        return self._col.memory_bytes()
+
+    def info(self) -> dict[str, Any]:
+        segments = self._col.segments()
+        return {
+            "name": self.name,
+            "config": self.config.to_dict(),
+            "points": len(self._col),
+            "segments": [
+                {"uid": s.uid, "rows": s.size, "deleted": s.deleted,
+                 "index": s.index.kind if s.index is not None else "exact"}
+                for s in segments
+            ],
+            "applied_seq": self._col.applied_seq,
+            "plans": dict(self._col.plan_counts),
+        }
+
+    def __len__(self) -> int:
+        return len(self._col)
+
+    def __repr__(self) -> str:
+        return f"<Collection {self.name!r} dim={self._dim} points={len(self._col)}>"
+
+
+class EmbeddedDatabase:
+    """A database in a local directory; durable, one process at a time."""
+
+    def __init__(self, path: str, settings: DatabaseSettings | None = None) -> None:
+        self._db = Database(path, settings)
+        self.path = self._db.path
+
+    def create_collection(self, name: str, dim: int, metric: str = "cosine", index: str = "hnsw",
+                          payload_schema: dict[str, str] | None = None, **settings: Any) -> CollectionHandle:
+        col = self._db.create_collection(name, dim, metric, index, payload_schema, **settings)
+        return CollectionHandle(self._db, col)
+
+    def collection(self, name: str) -> CollectionHandle:
+        """Open an existing collection; raises ``CollectionNotFound``."""
+        return CollectionHandle(self._db, self._db.get_collection(name))
+
+    def list_collections(self) -> list[str]:
+        return self._db.collection_names()
+
+    def drop_collection(self, name: str) -> WriteAck:
+        return WriteAck(self._db.drop_collection(name))
+
+    def snapshot(self) -> SnapshotInfo:
+        return self._db.snapshot()
+
+    def snapshots(self) -> list[SnapshotInfo]:
+        return self._db.snapshots()
+
+    @property
+    def recovery(self) -> dict[str, Any]:
+        return dict(self._db.recovery)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> EmbeddedDatabase:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+PointIds = list[PointId]

@@ -1,0 +1,500 @@
+"""A collection's in-memory state: segments, id map, tombstones, search and background builds.
+
+The collection knows nothing of the log: the database appends a record, then calls one of
+the ``apply_*`` methods with that record's sequence number. Applying is idempotent (a
+record at or below ``applied_seq`` is ignored), so replay after a crash is safe.
+
+Lifecycle of rows::
+
+    upsert ──► growing segment (exact search)
+                 │ reaches seal_rows / optimize()
+                 ▼
+               frozen (still searched exactly) ──build HNSW in a thread──► sealed (swapped in)
+                                                                           │ deleted share high
+                                                                           ▼ / optimize()
+                                                                   merged into a new segment
+
+Reads take the shared side of a readers-writer lock and never wait for a build; swaps take
+the exclusive side for as long as it takes to move tombstones and id-map entries across.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from vecfleet.engine.config import CollectionConfig
+from vecfleet.engine.filter import FilterNode, evaluate
+from vecfleet.engine.index import build_index
+from vecfleet.engine.index.faiss_indexes import exact_scores, top_k
+from vecfleet.engine.masks import MaskCache
+from vecfleet.engine.payload import PayloadColumns
+from vecfleet.engine.planner import Plan, PlannerSettings, choose_plan
+from vecfleet.engine.rwlock import RWLock
+from vecfleet.engine.segment import GrowingSegment, SealedSegment, Segment
+from vecfleet.engine.segment.store import remove_segment, write_segment
+from vecfleet.models import Hit, Point
+from vecfleet.types import Matrix, Payload, PointId, Seq
+
+log = logging.getLogger(__name__)
+
+
+class Slot:
+    """A stable handle on a segment, so swapping in a rebuilt one is a single assignment."""
+
+    __slots__ = ("segment",)
+
+    def __init__(self, segment: Segment) -> None:
+        self.segment = segment
+
+
+def new_uid() -> str:
+    return uuid.uuid4().hex
+
+
+class Collection:
+    def __init__(
+        self,
+        config: CollectionConfig,
+        segments_dir: Path,
+        sealed: list[SealedSegment] | None = None,
+        growing: GrowingSegment | None = None,
+        frozen: list[GrowingSegment] | None = None,
+        applied_seq: Seq = 0,
+        planner: PlannerSettings | None = None,
+    ) -> None:
+        self.config = config
+        self.schema = config.schema
+        self.params = config.index_params
+        self.segments_dir = segments_dir
+        self.applied_seq = applied_seq
+        self.planner = planner or PlannerSettings()
+        self.masks = MaskCache()
+        self.plan_counts: dict[str, int] = {}
+        self._lock = RWLock()
+        self._slots: list[Slot] = [Slot(s) for s in sealed or []]
+        self._growing = Slot(growing or self._new_growing())
+        self._id_map: dict[PointId, tuple[Slot, int]] = {}
+        for slot in [*self._slots, self._growing]:
+            self._index_rows(slot)
+        self._builder = ThreadPoolExecutor(1, thread_name_prefix=f"build-{config.name}")
+        self._pending: list[Future[None]] = []
+        self._pending_lock = threading.Lock()
+        self.build_errors: list[BaseException] = []
+        self._building: set[str] = set()  # segment dirs being written; not orphans
+        self._closed = False
+        for segment in frozen or []:
+            slot = Slot(segment)
+            with self._lock.write():
+                self._slots.append(slot)
+                self._index_rows(slot)
+            self._submit(lambda slot=slot: self._build_sealed(slot))
+
+    # ------------------------------------------------------------------ helpers
+    def _new_growing(self) -> GrowingSegment:
+        return GrowingSegment(new_uid(), self.config.dim, self.schema)
+
+    def _index_rows(self, slot: Slot) -> None:
+        segment = slot.segment
+        alive = segment.alive
+        for row in np.flatnonzero(alive).tolist():
+            self._id_map[segment.ids[row]] = (slot, row)
+
+    def _all_slots(self) -> list[Slot]:
+        return [*self._slots, self._growing]
+
+    def segments(self) -> list[Segment]:
+        with self._lock.read():
+            return [s.segment for s in self._all_slots()]
+
+    # ------------------------------------------------------------------ writes
+    def apply_upsert(
+        self, seq: Seq, ids: list[PointId], vectors: Matrix, payloads: list[Payload]
+    ) -> None:
+        if seq <= self.applied_seq:
+            return
+        with self._lock.write():
+            if len(set(ids)) != len(ids):  # the last occurrence of a repeated id wins
+                last = {pid: i for i, pid in enumerate(ids)}
+                keep = sorted(last.values())
+                ids = [ids[i] for i in keep]
+                vectors = vectors[keep]
+                payloads = [payloads[i] for i in keep]
+            for pid in ids:
+                old = self._id_map.get(pid)
+                if old is not None:
+                    old[0].segment.tombstone(old[1])
+            growing = self._growing
+            start = growing.segment.append(ids, vectors, payloads)  # type: ignore[attr-defined]
+            for offset, pid in enumerate(ids):
+                self._id_map[pid] = (growing, start + offset)
+            self.applied_seq = seq
+            full = growing.segment.size >= self.config.seal_rows
+        if full:
+            self._freeze_growing()
+
+    def apply_delete(self, seq: Seq, ids: list[PointId]) -> int:
+        if seq <= self.applied_seq:
+            return 0
+        removed = 0
+        with self._lock.write():
+            for pid in ids:
+                old = self._id_map.pop(pid, None)
+                if old is not None:
+                    old[0].segment.tombstone(old[1])
+                    removed += 1
+            self.applied_seq = seq
+        self._maybe_compact()
+        return removed
+
+    def current_points(self, ids: list[PointId]) -> list[tuple[PointId, np.ndarray, Payload]]:
+        """(id, vector, payload) of the ids that exist, for read-modify-write records."""
+        with self._lock.read():
+            out = []
+            for pid in ids:
+                loc = self._id_map.get(pid)
+                if loc is not None:
+                    seg, row = loc[0].segment, loc[1]
+                    out.append((pid, np.array(seg.vectors()[row]), seg.payloads.payload(row)))
+            return out
+
+    def mark_applied(self, seq: Seq) -> None:
+        self.applied_seq = max(self.applied_seq, seq)
+
+    # ------------------------------------------------------------------ reads
+    def count(self, node: FilterNode | None, key: str | None) -> int:
+        with self._lock.read():
+            if node is None:
+                return len(self._id_map)
+            return sum(
+                self.masks.candidates(s.segment, node, key).count for s in self._all_slots()
+            )
+
+    def get(self, ids: list[PointId], with_vectors: bool) -> list[Point]:
+        with self._lock.read():
+            found = []
+            for pid in ids:
+                loc = self._id_map.get(pid)
+                if loc is None:
+                    continue
+                seg, row = loc[0].segment, loc[1]
+                vector = np.array(seg.vectors()[row]) if with_vectors else None
+                found.append(Point(seg.ids[row], seg.payloads.payload(row), vector))
+            return found
+
+    def scroll(
+        self, node: FilterNode | None, limit: int, after: int
+    ) -> tuple[list[Point], int | None]:
+        """Points in a stable order (segment, row); ``after`` is an opaque position cursor."""
+        with self._lock.read():
+            out: list[Point] = []
+            position = 0
+            for slot in self._all_slots():
+                seg = slot.segment
+                mask = seg.alive if node is None else evaluate(node, seg.payloads) & seg.alive
+                for row in np.flatnonzero(mask).tolist():
+                    if position >= after:
+                        if len(out) == limit:
+                            return out, position
+                        out.append(Point(seg.ids[row], seg.payloads.payload(row)))
+                    position += 1
+            return out, None
+
+    def search(
+        self,
+        queries: Matrix,
+        k: int,
+        node: FilterNode | None,
+        key: str | None,
+        ef: int | None,
+        with_vectors: bool = False,
+        exact: bool = False,
+    ) -> list[list[Hit]]:
+        ef = ef or self.params.ef_search
+        nq = queries.shape[0]
+        with self._lock.read():
+            parts: list[tuple[Segment, np.ndarray, np.ndarray]] = []
+            for slot in self._all_slots():
+                segment = slot.segment
+                if segment.size == 0:
+                    continue
+                scores, rows = self._search_segment(segment, queries, k, node, key, ef, exact)
+                if scores is not None:
+                    parts.append((segment, scores, rows))
+            return self._merge(parts, nq, k, with_vectors)
+
+    def _search_segment(
+        self,
+        segment: Segment,
+        queries: Matrix,
+        k: int,
+        node: FilterNode | None,
+        key: str | None,
+        ef: int,
+        exact: bool,
+    ) -> tuple[np.ndarray | None, np.ndarray]:
+        cands = self.masks.candidates(segment, node, key)
+        plan = choose_plan(
+            segment.uid, segment.size, cands.count, cands.mask is not None,
+            segment.index is not None and not exact, k, ef, self.planner,
+        )
+        self.plan_counts[plan.strategy] = self.plan_counts.get(plan.strategy, 0) + 1
+        if plan.strategy == "empty":
+            return None, np.empty(0)
+        if plan.strategy == "exact":
+            vectors = segment.vectors()
+            if cands.mask is None:
+                sims = exact_scores(vectors, queries, self.config.metric)
+                scores, rows = top_k(sims, min(k, segment.size))
+            else:
+                rows_all = cands.row_ids()
+                sims = exact_scores(np.asarray(vectors[rows_all]), queries, self.config.metric)
+                scores, local = top_k(sims, min(k, rows_all.size))
+                rows = rows_all[local]
+            return scores, rows
+        assert segment.index is not None
+        bitmap = None if plan.strategy == "ann" else cands.packed()
+        result = segment.index.search(queries, min(k, segment.size), plan.ef, bitmap)
+        return result.scores, result.rows
+
+    def _merge(
+        self, parts: list[tuple[Segment, np.ndarray, np.ndarray]], nq: int, k: int, with_vectors: bool
+    ) -> list[list[Hit]]:
+        metric = self.config.metric
+        out: list[list[Hit]] = []
+        for q in range(nq):
+            if len(parts) == 1:
+                seg, scores, rows = parts[0]
+                cand = [(float(s), seg, int(r)) for s, r in zip(scores[q], rows[q], strict=True) if r >= 0]
+            else:
+                cand = [
+                    (float(s), seg, int(r))
+                    for seg, scores, rows in parts
+                    for s, r in zip(scores[q], rows[q], strict=True)
+                    if r >= 0
+                ]
+                cand.sort(key=lambda c: -c[0])
+            hits = []
+            for score, seg, row in cand[:k]:
+                if metric == "l2":
+                    score = float(np.sqrt(max(-score, 0.0)))
+                vector = np.array(seg.vectors()[row]) if with_vectors else None
+                hits.append(Hit(seg.ids[row], score, seg.payloads.payload(row), vector))
+            out.append(hits)
+        return out
+
+    def explain(self, k: int, node: FilterNode | None, key: str | None, ef: int | None) -> list[Plan]:
+        ef = ef or self.params.ef_search
+        with self._lock.read():
+            plans = []
+            for slot in self._all_slots():
+                seg = slot.segment
+                cands = self.masks.candidates(seg, node, key)
+                plans.append(
+                    choose_plan(seg.uid, seg.size, cands.count, cands.mask is not None,
+                                seg.index is not None, k, ef, self.planner)
+                )
+            return plans
+
+    def __len__(self) -> int:
+        return len(self._id_map)
+
+    # ------------------------------------------------------------------ builds
+    def _submit(self, job: Callable[[], None]) -> None:
+        if self._closed:
+            return
+
+        def run() -> None:
+            try:
+                job()
+            except BaseException as exc:  # a failed build leaves the old segments serving
+                log.exception("segment build failed in collection %s", self.config.name)
+                self.build_errors.append(exc)
+
+        with self._pending_lock:
+            self._pending = [f for f in self._pending if not f.done()]
+            self._pending.append(self._builder.submit(run))
+
+    def _freeze_growing(self) -> None:
+        """Move the growing segment to the sealed list (still exact) and build its index."""
+        with self._lock.write():
+            frozen = self._growing
+            if frozen.segment.size == 0:
+                return
+            self._slots.append(frozen)
+            self._growing = Slot(self._new_growing())
+        self._submit(lambda: self._build_sealed(frozen))
+
+    def _build_sealed(self, slot: Slot) -> None:
+        segment = slot.segment
+        with self._lock.read():
+            size = segment.size
+            vectors = np.array(segment.vectors()[:size])
+            ids = list(segment.ids[:size])
+            payloads = segment.payloads.take(np.arange(size))
+        sealed = self._build(ids, vectors, payloads)
+        with self._lock.write():
+            sealed_alive = segment.alive[:size]
+            for row in np.flatnonzero(~sealed_alive).tolist():
+                sealed.tombstone(row)
+            slot.segment = sealed
+            self._building.discard(sealed.uid)
+        self.masks.forget(segment.uid)
+        self._maybe_compact()
+
+    def _build(self, ids: list[PointId], vectors: Matrix, payloads: PayloadColumns) -> SealedSegment:
+        uid = new_uid()
+        self._building.add(uid)
+        directory = self.segments_dir / uid
+        directory.mkdir(parents=True, exist_ok=True)
+        index = build_index(self.config.index, vectors, self.config.metric, self.params, directory)
+        sealed = SealedSegment(uid, ids, payloads, index)
+        write_segment(directory, sealed, self.config.index, self.config.metric)
+        return sealed
+
+    def _merge_slots(self, slots: list[Slot]) -> None:
+        """Rebuild the live rows of ``slots`` as one segment and swap it in."""
+        with self._lock.read():
+            sources = [(slot, slot.segment) for slot in slots]
+            pieces = []
+            for slot, seg in sources:
+                rows = np.flatnonzero(seg.alive)
+                pieces.append((slot, seg, rows))
+            ids = [seg.ids[r] for _, seg, rows in pieces for r in rows.tolist()]
+            vectors = np.concatenate(
+                [np.asarray(seg.vectors()[rows]) for _, seg, rows in pieces]
+            ) if pieces else np.zeros((0, self.config.dim), np.float32)
+            payloads = PayloadColumns.concat([seg.payloads.take(rows) for _, seg, rows in pieces])
+        if not ids:
+            merged = None
+        else:
+            merged = self._build(ids, vectors, payloads)
+        with self._lock.write():
+            if any(slot.segment is not seg for slot, seg, _ in pieces):
+                # A source was swapped while building (cannot happen with one builder thread).
+                if merged is not None:
+                    self._building.discard(merged.uid)
+                    remove_segment(self.segments_dir / merged.uid)
+                return
+            new_slot = Slot(merged) if merged is not None else None
+            new_row = 0
+            for slot, seg, rows in pieces:
+                alive = seg.alive
+                for row in rows.tolist():
+                    if new_slot is not None:
+                        if alive[row]:
+                            self._id_map[seg.ids[row]] = (new_slot, new_row)
+                        else:
+                            new_slot.segment.tombstone(new_row)
+                    new_row += 1
+            gone = {id(s) for s in slots}
+            self._slots = [s for s in self._slots if id(s) not in gone]
+            if new_slot is not None:
+                self._slots.append(new_slot)
+                self._building.discard(new_slot.segment.uid)
+        for _, seg, _ in pieces:
+            self.masks.forget(seg.uid)
+
+    def _maybe_compact(self) -> None:
+        threshold = self.config.merge_deleted_fraction
+        with self._lock.read():
+            dirty = [
+                s for s in self._slots
+                if isinstance(s.segment, SealedSegment) and s.segment.size
+                and s.segment.deleted / s.segment.size >= threshold
+            ]
+        for slot in dirty:
+            self._submit(lambda slot=slot: self._merge_if_still_dirty(slot))
+
+    def _merge_if_still_dirty(self, slot: Slot) -> None:
+        seg = slot.segment
+        if slot in self._slots and seg.size and seg.deleted / seg.size >= self.config.merge_deleted_fraction:
+            self._merge_slots([slot])
+
+    def wait_for_builds(self) -> None:
+        while True:
+            with self._pending_lock:
+                pending = [f for f in self._pending if not f.done()]
+            if not pending:
+                return
+            for future in pending:
+                future.result()
+
+    def optimize(self) -> None:
+        """Seal the growing segment, build every index, merge small or dirty segments."""
+        self._freeze_growing()
+        self.wait_for_builds()
+        self._submit(self._merge_for_optimize)
+        self.wait_for_builds()
+        if self.build_errors:
+            raise self.build_errors[-1]
+
+    def _merge_for_optimize(self) -> None:
+        with self._lock.read():
+            slots = [s for s in self._slots if isinstance(s.segment, SealedSegment)]
+        group: list[Slot] = []
+        total = 0
+        for slot in sorted(slots, key=lambda s: s.segment.live):
+            if total + slot.segment.live > self.config.max_segment_rows and group:
+                break
+            group.append(slot)
+            total += slot.segment.live
+        if len(group) > 1 or (group and group[0].segment.deleted):
+            self._merge_slots(group)
+
+    # ------------------------------------------------------------------ snapshots
+    def frozen_state(
+        self,
+    ) -> tuple[list[tuple[SealedSegment, np.ndarray]], list[tuple[str, Segment, bool]]]:
+        """What a snapshot must write, taken under the write lock so it is one consistent cut.
+
+        Returns (sealed segments with a copy of their tombstones, unsealed segments to copy,
+        each flagged True when it is the active growing segment).
+        """
+        with self._lock.write():
+            sealed = []
+            loose: list[tuple[str, Segment, bool]] = []
+            for slot in self._all_slots():
+                seg = slot.segment
+                if isinstance(seg, SealedSegment):
+                    sealed.append((seg, seg.alive.copy()))
+                elif seg.size:
+                    active = slot is self._growing
+                    loose.append((seg.uid, _copy_growing(seg, self.config.dim), active))
+            return sealed, loose
+
+    def live_segment_uids(self) -> set[str]:
+        with self._lock.read():
+            return {s.segment.uid for s in self._all_slots()} | set(self._building)
+
+    def memory_bytes(self) -> int:
+        """Resident bytes of indexes and unsealed vectors (memory-mapped files excluded)."""
+        with self._lock.read():
+            total = 0
+            for slot in self._all_slots():
+                seg = slot.segment
+                if seg.index is not None:
+                    total += seg.index.memory_bytes()
+                else:
+                    total += seg.size * self.config.dim * 4
+            return total
+
+    def close(self) -> None:
+        self._closed = True
+        self._builder.shutdown(wait=True)
+
+
+def _copy_growing(seg: Segment, dim: int) -> GrowingSegment:
+    copy = GrowingSegment(seg.uid, dim, seg.payloads.schema)
+    size = seg.size
+    copy.append(list(seg.ids[:size]), np.array(seg.vectors()[:size]),
+                [seg.payloads.payload(r) for r in range(size)])
+    for row in np.flatnonzero(~seg.alive[:size]).tolist():
+        copy.tombstone(row)
+    return copy

@@ -1,0 +1,262 @@
+"""FAISS-backed index kinds: flat, hnsw, hnsw_sq8 and ivf_pq.
+
+Quantized kinds (``hnsw_sq8``, ``ivf_pq``) keep only codes in RAM. Full-precision vectors
+live in a memory-mapped ``vectors.f32`` file beside the index; a search over-fetches
+``rescore_factor × k`` candidates from the codes and re-ranks them exactly, which buys back
+the recall the quantizer loses at a fraction of the memory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import faiss
+import numpy as np
+import numpy.typing as npt
+
+from vecfleet.engine.index.base import IndexParams, SearchResult
+from vecfleet.types import Matrix
+
+INDEX_FILE = "index.faiss"
+VECTORS_FILE = "vectors.f32"
+
+
+def faiss_metric(metric: str) -> int:
+    return faiss.METRIC_L2 if metric == "l2" else faiss.METRIC_INNER_PRODUCT
+
+
+def to_similarity(distances: npt.NDArray[np.float32], metric: str) -> npt.NDArray[np.float32]:
+    """FAISS returns squared l2 distances (smaller = closer); the engine ranks by larger = closer."""
+    return -distances if metric == "l2" else distances
+
+
+def exact_scores(vectors: Matrix, queries: Matrix, metric: str) -> npt.NDArray[np.float32]:
+    """Similarity of every query to every vector: (nq, n), larger = closer."""
+    ip = queries @ vectors.T
+    if metric != "l2":
+        return ip
+    vn = np.einsum("ij,ij->i", vectors, vectors)
+    qn = np.einsum("ij,ij->i", queries, queries)
+    return -(qn[:, None] - 2.0 * ip + vn[None, :])
+
+
+def top_k(scores: npt.NDArray[np.float32], k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row-wise top-k (descending) of a (nq, n) score matrix: (scores, column indices)."""
+    n = scores.shape[1]
+    if k >= n:
+        order = np.argsort(-scores, axis=1, kind="stable")
+    else:
+        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        part_scores = np.take_along_axis(scores, part, axis=1)
+        order = np.take_along_axis(part, np.argsort(-part_scores, axis=1, kind="stable"), axis=1)
+    return np.take_along_axis(scores, order, axis=1), order
+
+
+def _write_vectors(directory: Path, vectors: Matrix) -> Path:
+    path = directory / VECTORS_FILE
+    np.ascontiguousarray(vectors, dtype=np.float32).tofile(path)
+    return path
+
+
+def _map_vectors(directory: Path, dim: int) -> Matrix:
+    path = directory / VECTORS_FILE
+    n = path.stat().st_size // (4 * dim)
+    if n == 0:
+        return np.zeros((0, dim), dtype=np.float32)
+    return np.memmap(path, dtype=np.float32, mode="r", shape=(n, dim))
+
+
+def _selector(bitmap: npt.NDArray[np.uint8] | None, n: int) -> faiss.IDSelector | None:
+    if bitmap is None:
+        return None
+    return faiss.IDSelectorBitmap(n, faiss.swig_ptr(bitmap))
+
+
+class FaissIndex:
+    """Common search/save plumbing; subclasses choose the FAISS structure and parameters."""
+
+    kind = "flat"
+
+    def __init__(self, index: faiss.Index, metric: str, params: IndexParams) -> None:
+        self.index = index
+        self.metric = metric
+        self.params = params
+        self.dim = index.d
+        self.size = index.ntotal
+        self._view: Matrix | None = None
+
+    def _params(self, ef: int, selector: faiss.IDSelector | None) -> faiss.SearchParameters | None:
+        if selector is None:
+            return None
+        return faiss.SearchParameters(sel=selector)
+
+    def _raw_search(
+        self, queries: Matrix, k: int, ef: int, bitmap: npt.NDArray[np.uint8] | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        selector = _selector(bitmap, self.size)
+        params = self._params(ef, selector)
+        if params is None:
+            distances, labels = self.index.search(queries, k)
+        else:
+            distances, labels = self.index.search(queries, k, params=params)
+        del selector, bitmap  # the selector points into bitmap; both must outlive the search
+        return distances, labels
+
+    def search(
+        self, queries: Matrix, k: int, ef: int, bitmap: npt.NDArray[np.uint8] | None
+    ) -> SearchResult:
+        distances, labels = self._raw_search(queries, k, ef, bitmap)
+        return SearchResult(to_similarity(distances, self.metric), labels)
+
+    def vectors(self) -> Matrix:
+        if self._view is None:
+            storage = faiss.downcast_index(self.index)
+            if isinstance(storage, faiss.IndexHNSW):
+                storage = faiss.downcast_index(storage.storage)
+            ptr = faiss.rev_swig_ptr(storage.get_xb(), self.size * self.dim)
+            self._view = np.asarray(ptr).reshape(self.size, self.dim)
+        return self._view
+
+    def memory_bytes(self) -> int:
+        return int(faiss.serialize_index(self.index).nbytes)
+
+    def save(self, directory: Path) -> list[Path]:
+        path = directory / INDEX_FILE
+        faiss.write_index(self.index, str(path))
+        return [path]
+
+
+class FlatIndex(FaissIndex):
+    kind = "flat"
+
+    @classmethod
+    def build(cls, vectors: Matrix, metric: str, params: IndexParams) -> FlatIndex:
+        index = faiss.IndexFlat(vectors.shape[1], faiss_metric(metric))
+        index.add(vectors)
+        return cls(index, metric, params)
+
+
+class HNSWIndex(FaissIndex):
+    kind = "hnsw"
+
+    @classmethod
+    def build(cls, vectors: Matrix, metric: str, params: IndexParams) -> HNSWIndex:
+        index = faiss.IndexHNSWFlat(vectors.shape[1], params.hnsw_m, faiss_metric(metric))
+        index.hnsw.efConstruction = params.ef_construction
+        index.add(vectors)
+        return cls(index, metric, params)
+
+    def _params(self, ef: int, selector: faiss.IDSelector | None) -> faiss.SearchParameters:
+        return faiss.SearchParametersHNSW(efSearch=ef, sel=selector)
+
+    def _raw_search(
+        self, queries: Matrix, k: int, ef: int, bitmap: npt.NDArray[np.uint8] | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        if bitmap is None:
+            # Setting efSearch on the index skips building a parameters object per query.
+            self.index.hnsw.efSearch = max(ef, k)
+            return self.index.search(queries, k)  # type: ignore[no-any-return]
+        return super()._raw_search(queries, k, max(ef, k), bitmap)
+
+
+class RescoredIndex(FaissIndex):
+    """An index over quantized codes, re-ranked on memory-mapped full-precision vectors."""
+
+    def __init__(
+        self, index: faiss.Index, metric: str, params: IndexParams, full: Matrix
+    ) -> None:
+        super().__init__(index, metric, params)
+        self._full = full
+
+    def vectors(self) -> Matrix:
+        return self._full
+
+    def search(
+        self, queries: Matrix, k: int, ef: int, bitmap: npt.NDArray[np.uint8] | None
+    ) -> SearchResult:
+        fetch = min(max(k * self.params.rescore_factor, k), self.size)
+        _, labels = self._raw_search(queries, fetch, max(ef, fetch), bitmap)
+        nq = queries.shape[0]
+        out_scores = np.full((nq, k), -np.inf, dtype=np.float32)
+        out_rows = np.full((nq, k), -1, dtype=np.int64)
+        for i in range(nq):
+            cand = labels[i][labels[i] >= 0]
+            if cand.size == 0:
+                continue
+            cand.sort()  # sequential reads of the memory map
+            sims = exact_scores(np.asarray(self._full[cand]), queries[i : i + 1], self.metric)
+            best_scores, best = top_k(sims, min(k, cand.size))
+            out_scores[i, : best.shape[1]] = best_scores[0]
+            out_rows[i, : best.shape[1]] = cand[best[0]]
+        return SearchResult(out_scores, out_rows)
+
+    def save(self, directory: Path) -> list[Path]:
+        files = super().save(directory)
+        if not (directory / VECTORS_FILE).exists():
+            files.append(_write_vectors(directory, np.asarray(self._full)))
+        return files
+
+
+class HNSWSQ8Index(RescoredIndex):
+    kind = "hnsw_sq8"
+
+    @classmethod
+    def build(
+        cls, vectors: Matrix, metric: str, params: IndexParams, directory: Path
+    ) -> HNSWSQ8Index:
+        index = faiss.IndexHNSWSQ(
+            vectors.shape[1], faiss.ScalarQuantizer.QT_8bit, params.hnsw_m, faiss_metric(metric)
+        )
+        index.hnsw.efConstruction = params.ef_construction
+        index.train(vectors)
+        index.add(vectors)
+        _write_vectors(directory, vectors)
+        return cls(index, metric, params, _map_vectors(directory, vectors.shape[1]))
+
+    def _params(self, ef: int, selector: faiss.IDSelector | None) -> faiss.SearchParameters:
+        return faiss.SearchParametersHNSW(efSearch=ef, sel=selector)
+
+
+class IVFPQIndex(RescoredIndex):
+    kind = "ivf_pq"
+
+    @classmethod
+    def build(
+        cls, vectors: Matrix, metric: str, params: IndexParams, directory: Path
+    ) -> IVFPQIndex:
+        n, dim = vectors.shape
+        nlist = int(max(1, min(4 * np.sqrt(n), n // 39)))
+        m = params.pq_subquantizers if dim % params.pq_subquantizers == 0 else 1
+        quantizer = faiss.IndexFlat(dim, faiss_metric(metric))
+        index = faiss.IndexIVFPQ(quantizer, dim, nlist, m, 8, faiss_metric(metric))
+        index.train(vectors)
+        index.add(vectors)
+        index.nprobe = min(params.ivf_nprobe, nlist)
+        _write_vectors(directory, vectors)
+        return cls(index, metric, params, _map_vectors(directory, dim))
+
+    def _params(self, ef: int, selector: faiss.IDSelector | None) -> faiss.SearchParameters:
+        nlist = faiss.downcast_index(self.index).nlist
+        nprobe = min(max(self.params.ivf_nprobe, ef // 4), nlist)
+        return faiss.SearchParametersIVF(nprobe=nprobe, sel=selector)
+
+    def _raw_search(
+        self, queries: Matrix, k: int, ef: int, bitmap: npt.NDArray[np.uint8] | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        selector = _selector(bitmap, self.size)
+        distances, labels = self.index.search(queries, k, params=self._params(ef, selector))
+        del selector, bitmap
+        return distances, labels
+
+
+def load_faiss_index(directory: Path, metric: str, params: IndexParams) -> FaissIndex:
+    """Read an index file back; the FAISS structure in the file says which kind it is."""
+    index = faiss.read_index(str(directory / INDEX_FILE))  # already the concrete class, owning
+    if isinstance(index, faiss.IndexHNSWSQ):
+        return HNSWSQ8Index(index, metric, params, _map_vectors(directory, index.d))
+    if isinstance(index, faiss.IndexIVFPQ):
+        index.nprobe = min(params.ivf_nprobe, index.nlist)
+        return IVFPQIndex(index, metric, params, _map_vectors(directory, index.d))
+    if isinstance(index, faiss.IndexHNSW):
+        return HNSWIndex(index, metric, params)
+    return FlatIndex(index, metric, params)

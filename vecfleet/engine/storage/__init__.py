@@ -1,0 +1,1 @@
+"""Atomic, self-describing files: the building blocks of segments and snapshots."""

@@ -1,0 +1,105 @@
+"""Checks on ids, vectors and search parameters, run before anything reaches the log.
+
+Messages name the offending row and say what is allowed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from vecfleet.errors import ValidationError
+from vecfleet.types import Matrix, PointId
+
+MAX_ID_CHARS = 512
+MAX_LIMIT = 10_000
+INT64_MAX = 2**63 - 1
+SEARCH_PARAMS = ("ef", "exact")
+
+
+def check_ids(ids: Any, field: str = "ids") -> list[PointId]:
+    if isinstance(ids, (str, int)) or not hasattr(ids, "__iter__"):
+        raise ValidationError(f"{field} must be a list of strings or integers", field=field)
+    out = list(ids)
+    for i, pid in enumerate(out):
+        if isinstance(pid, bool) or not isinstance(pid, (str, int)):
+            raise ValidationError(
+                f"{field}[{i}] is {type(pid).__name__}; ids are strings or integers", field=field, row=i
+            )
+        if isinstance(pid, str) and not 0 < len(pid) <= MAX_ID_CHARS:
+            raise ValidationError(
+                f"{field}[{i}] must be a non-empty string of at most {MAX_ID_CHARS} characters",
+                field=field, row=i,
+            )
+        if isinstance(pid, int) and not -INT64_MAX - 1 <= pid <= INT64_MAX:
+            raise ValidationError(f"{field}[{i}] does not fit a signed 64-bit integer", field=field, row=i)
+    return out
+
+
+def check_matrix(vectors: Any, dim: int, field: str = "vectors") -> Matrix:
+    """A float32 (n, dim) matrix with finite values; any other shape is an error naming the row."""
+    try:
+        matrix = np.asarray(vectors, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"{field} must be numbers shaped (n, {dim}): {exc}", field=field) from exc
+    if matrix.ndim != 2 or matrix.shape[1] != dim:
+        raise ValidationError(
+            f"{field} must have shape (n, {dim}), got {tuple(matrix.shape)}", field=field
+        )
+    finite = np.isfinite(matrix).all(axis=1)
+    if not finite.all():
+        row = int(np.flatnonzero(~finite)[0])
+        raise ValidationError(f"{field}[{row}] contains NaN or Inf; only finite values are allowed",
+                              field=field, row=row)
+    return np.ascontiguousarray(matrix)
+
+
+def check_query(vector: Any, dim: int) -> Matrix:
+    try:
+        arr = np.asarray(vector, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"vector must be {dim} numbers: {exc}", field="vector") from exc
+    if arr.ndim == 1:
+        arr = arr[None, :]
+    return check_matrix(arr, dim, "vector") if arr.shape[0] == 1 else _one_row_error(arr, dim)
+
+
+def _one_row_error(arr: np.ndarray, dim: int) -> Matrix:
+    raise ValidationError(f"vector must have shape ({dim},), got {tuple(arr.shape)}", field="vector")
+
+
+def normalise(matrix: Matrix, field: str = "vectors") -> Matrix:
+    """Unit length rows for cosine; a zero row has no direction and is rejected."""
+    norms = np.linalg.norm(matrix, axis=1)
+    zero = norms == 0
+    if zero.any():
+        row = int(np.flatnonzero(zero)[0])
+        raise ValidationError(f"{field}[{row}] is all zeros; cosine needs a non-zero vector",
+                              field=field, row=row)
+    return np.ascontiguousarray(matrix / norms[:, None], dtype=np.float32)
+
+
+def check_limit(limit: Any) -> int:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise ValidationError(f"limit must be an integer in 1..{MAX_LIMIT}, got {limit!r}", field="limit")
+    return limit
+
+
+def check_search_params(params: Any) -> tuple[int | None, bool]:
+    """(ef, exact) from a params mapping such as ``{"ef": 128}``."""
+    if params is None:
+        return None, False
+    if not isinstance(params, dict):
+        raise ValidationError("params must be an object such as {\"ef\": 128}", field="params")
+    unknown = sorted(set(params) - set(SEARCH_PARAMS))
+    if unknown:
+        raise ValidationError(f"unknown search params {unknown}; allowed: {list(SEARCH_PARAMS)}",
+                              field="params")
+    ef = params.get("ef")
+    if ef is not None and (isinstance(ef, bool) or not isinstance(ef, int) or not 1 <= ef <= 32768):
+        raise ValidationError(f"params.ef must be an integer in 1..32768, got {ef!r}", field="params.ef")
+    exact = params.get("exact", False)
+    if not isinstance(exact, bool):
+        raise ValidationError("params.exact must be true or false", field="params.exact")
+    return ef, exact
