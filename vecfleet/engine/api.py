@@ -41,19 +41,25 @@ class CollectionHandle:
         self._cosine = collection.config.metric == "cosine"
 
     # ------------------------------------------------------------------ writes
-    def upsert(self, ids: Any, vectors: Any, payloads: list[dict[str, Any]] | None = None) -> WriteAck:
+    def upsert(
+        self, ids: Any, vectors: Any, payloads: list[dict[str, Any]] | None = None
+    ) -> WriteAck:
         """Insert or overwrite points; acknowledged once durable."""
         id_list = check_ids(ids)
         matrix = check_matrix(vectors, self._dim)
         if matrix.shape[0] != len(id_list):
             raise ValidationError(
-                f"got {len(id_list)} ids but {matrix.shape[0]} vectors; they must pair up", field="vectors"
+                f"got {len(id_list)} ids but {matrix.shape[0]} vectors; they must pair up",
+                field="vectors",
             )
         if not id_list:
             raise ValidationError("upsert needs at least one point", field="ids")
-        if payloads is not None and (not isinstance(payloads, list) or len(payloads) != len(id_list)):
-            raise ValidationError(f"payloads must be a list of {len(id_list)} objects (one per id)",
-                                  field="payloads")
+        if payloads is not None and (
+            not isinstance(payloads, list) or len(payloads) != len(id_list)
+        ):
+            raise ValidationError(
+                f"payloads must be a list of {len(id_list)} objects (one per id)", field="payloads"
+            )
         clean = validate_payloads(self._col.schema, payloads, len(id_list))
         if self._cosine:
             matrix = normalise(matrix)
@@ -77,20 +83,38 @@ class CollectionHandle:
         """The points that exist, in request order; missing ids are skipped."""
         return self._col.get(check_ids(ids), with_vectors)
 
-    def search(self, vector: Any, limit: int = 10, filter: dict[str, Any] | None = None,
-               params: dict[str, Any] | None = None, with_vectors: bool = False) -> list[Hit]:
+    def search(
+        self,
+        vector: Any,
+        limit: int = 10,
+        filter: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+        with_vectors: bool = False,
+    ) -> list[Hit]:
         query = check_query(vector, self._dim)
         return self._search(query, limit, filter, params, with_vectors)[0]
 
-    def search_batch(self, vectors: Any, limit: int = 10, filter: dict[str, Any] | None = None,
-                     params: dict[str, Any] | None = None, with_vectors: bool = False) -> list[list[Hit]]:
+    def search_batch(
+        self,
+        vectors: Any,
+        limit: int = 10,
+        filter: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+        with_vectors: bool = False,
+    ) -> list[list[Hit]]:
         queries = check_matrix(vectors, self._dim)
         if queries.shape[0] == 0:
             return []
         return self._search(queries, limit, filter, params, with_vectors)
 
-    def _search(self, queries: np.ndarray, limit: int, filter: dict[str, Any] | None,
-                params: dict[str, Any] | None, with_vectors: bool) -> list[list[Hit]]:
+    def _search(
+        self,
+        queries: np.ndarray,
+        limit: int,
+        filter: dict[str, Any] | None,
+        params: dict[str, Any] | None,
+        with_vectors: bool,
+    ) -> list[list[Hit]]:
         k = check_limit(limit)
         ef, exact = check_search_params(params)
         node = parse_filter(filter, self._col.schema)
@@ -103,17 +127,26 @@ class CollectionHandle:
         node = parse_filter(filter, self._col.schema)
         return self._col.count(node, canonical_filter(node) if node is not None else None)
 
-    def scroll(self, filter: dict[str, Any] | None = None, limit: int = 100,
-               cursor: int | None = None) -> tuple[list[Point], int | None]:
+    def scroll(
+        self, filter: dict[str, Any] | None = None, limit: int = 100, cursor: int | None = None
+    ) -> tuple[list[Point], int | None]:
         """A page of points and the cursor of the next page (None at the end)."""
         node = parse_filter(filter, self._col.schema)
-        if cursor is not None and (isinstance(cursor, bool) or not isinstance(cursor, int) or cursor < 0):
-            raise ValidationError("cursor must be a non-negative integer from a previous page",
-                                  field="cursor")
+        if cursor is not None and (
+            isinstance(cursor, bool) or not isinstance(cursor, int) or cursor < 0
+        ):
+            raise ValidationError(
+                "cursor must be a non-negative integer from a previous page", field="cursor"
+            )
         return self._col.scroll(node, check_limit(limit), cursor or 0)
 
-    def explain(self, vector: Any = None, filter: dict[str, Any] | None = None, limit: int = 10,
-                params: dict[str, Any] | None = None) -> Explain:
+    def explain(
+        self,
+        vector: Any = None,
+        filter: dict[str, Any] | None = None,
+        limit: int = 10,
+        params: dict[str, Any] | None = None,
+    ) -> Explain:
         if vector is not None:
             check_query(vector, self._dim)
         ef, _ = check_search_params(params)
@@ -136,8 +169,12 @@ class CollectionHandle:
             "config": self.config.to_dict(),
             "points": len(self._col),
             "segments": [
-                {"uid": s.uid, "rows": s.size, "deleted": s.deleted,
-                 "index": s.index.kind if s.index is not None else "exact"}
+                {
+                    "uid": s.uid,
+                    "rows": s.size,
+                    "deleted": s.deleted,
+                    "index": s.index.kind if s.index is not None else "exact",
+                }
                 for s in segments
             ],
             "applied_seq": self._col.applied_seq,
@@ -158,8 +195,15 @@ class EmbeddedDatabase:
         self._db = Database(path, settings)
         self.path = self._db.path
 
-    def create_collection(self, name: str, dim: int, metric: str = "cosine", index: str = "hnsw",
-                          payload_schema: dict[str, str] | None = None, **settings: Any) -> CollectionHandle:
+    def create_collection(
+        self,
+        name: str,
+        dim: int,
+        metric: str = "cosine",
+        index: str = "hnsw",
+        payload_schema: dict[str, str] | None = None,
+        **settings: Any,
+    ) -> CollectionHandle:
         col = self._db.create_collection(name, dim, metric, index, payload_schema, **settings)
         return CollectionHandle(self._db, col)
 

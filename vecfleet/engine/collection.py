@@ -32,7 +32,7 @@ import numpy as np
 from vecfleet.engine.config import CollectionConfig
 from vecfleet.engine.filter import FilterNode, evaluate
 from vecfleet.engine.index import build_index
-from vecfleet.engine.index.faiss_indexes import exact_scores, top_k
+from vecfleet.engine.index.faiss_indexes import exact_search
 from vecfleet.engine.masks import MaskCache
 from vecfleet.engine.payload import PayloadColumns
 from vecfleet.engine.planner import Plan, PlannerSettings, choose_plan
@@ -172,9 +172,7 @@ class Collection:
         with self._lock.read():
             if node is None:
                 return len(self._id_map)
-            return sum(
-                self.masks.candidates(s.segment, node, key).count for s in self._all_slots()
-            )
+            return sum(self.masks.candidates(s.segment, node, key).count for s in self._all_slots())
 
     def get(self, ids: list[PointId], with_vectors: bool) -> list[Point]:
         with self._lock.read():
@@ -241,22 +239,25 @@ class Collection:
     ) -> tuple[np.ndarray | None, np.ndarray]:
         cands = self.masks.candidates(segment, node, key)
         plan = choose_plan(
-            segment.uid, segment.size, cands.count, cands.mask is not None,
-            segment.index is not None and not exact, k, ef, self.planner,
+            segment.uid,
+            segment.size,
+            cands.count,
+            cands.mask is not None,
+            segment.index is not None and not exact,
+            k,
+            ef,
+            self.planner,
         )
         self.plan_counts[plan.strategy] = self.plan_counts.get(plan.strategy, 0) + 1
         if plan.strategy == "empty":
             return None, np.empty(0)
         if plan.strategy == "exact":
-            vectors = segment.vectors()
             if cands.mask is None:
-                sims = exact_scores(vectors, queries, self.config.metric)
-                scores, rows = top_k(sims, min(k, segment.size))
-            else:
-                rows_all = cands.row_ids()
-                sims = exact_scores(np.asarray(vectors[rows_all]), queries, self.config.metric)
-                scores, local = top_k(sims, min(k, rows_all.size))
-                rows = rows_all[local]
+                return exact_search(segment.vectors(), queries, k, self.config.metric)
+            subset = self.masks.subset_vectors(cands, segment)
+            scores, local = exact_search(subset, queries, k, self.config.metric)
+            rows = cands.row_ids()[np.maximum(local, 0)]
+            rows[local < 0] = -1
             return scores, rows
         assert segment.index is not None
         bitmap = None if plan.strategy == "ann" else cands.packed()
@@ -264,14 +265,22 @@ class Collection:
         return result.scores, result.rows
 
     def _merge(
-        self, parts: list[tuple[Segment, np.ndarray, np.ndarray]], nq: int, k: int, with_vectors: bool
+        self,
+        parts: list[tuple[Segment, np.ndarray, np.ndarray]],
+        nq: int,
+        k: int,
+        with_vectors: bool,
     ) -> list[list[Hit]]:
         metric = self.config.metric
         out: list[list[Hit]] = []
         for q in range(nq):
             if len(parts) == 1:
                 seg, scores, rows = parts[0]
-                cand = [(float(s), seg, int(r)) for s, r in zip(scores[q], rows[q], strict=True) if r >= 0]
+                cand = [
+                    (float(s), seg, int(r))
+                    for s, r in zip(scores[q], rows[q], strict=True)
+                    if r >= 0
+                ]
             else:
                 cand = [
                     (float(s), seg, int(r))
@@ -289,7 +298,9 @@ class Collection:
             out.append(hits)
         return out
 
-    def explain(self, k: int, node: FilterNode | None, key: str | None, ef: int | None) -> list[Plan]:
+    def explain(
+        self, k: int, node: FilterNode | None, key: str | None, ef: int | None
+    ) -> list[Plan]:
         ef = ef or self.params.ef_search
         with self._lock.read():
             plans = []
@@ -297,8 +308,16 @@ class Collection:
                 seg = slot.segment
                 cands = self.masks.candidates(seg, node, key)
                 plans.append(
-                    choose_plan(seg.uid, seg.size, cands.count, cands.mask is not None,
-                                seg.index is not None, k, ef, self.planner)
+                    choose_plan(
+                        seg.uid,
+                        seg.size,
+                        cands.count,
+                        cands.mask is not None,
+                        seg.index is not None,
+                        k,
+                        ef,
+                        self.planner,
+                    )
                 )
             return plans
 
@@ -348,7 +367,9 @@ class Collection:
         self.masks.forget(segment.uid)
         self._maybe_compact()
 
-    def _build(self, ids: list[PointId], vectors: Matrix, payloads: PayloadColumns) -> SealedSegment:
+    def _build(
+        self, ids: list[PointId], vectors: Matrix, payloads: PayloadColumns
+    ) -> SealedSegment:
         uid = new_uid()
         self._building.add(uid)
         directory = self.segments_dir / uid
@@ -367,14 +388,13 @@ class Collection:
                 rows = np.flatnonzero(seg.alive)
                 pieces.append((slot, seg, rows))
             ids = [seg.ids[r] for _, seg, rows in pieces for r in rows.tolist()]
-            vectors = np.concatenate(
-                [np.asarray(seg.vectors()[rows]) for _, seg, rows in pieces]
-            ) if pieces else np.zeros((0, self.config.dim), np.float32)
+            vectors = (
+                np.concatenate([np.asarray(seg.vectors()[rows]) for _, seg, rows in pieces])
+                if pieces
+                else np.zeros((0, self.config.dim), np.float32)
+            )
             payloads = PayloadColumns.concat([seg.payloads.take(rows) for _, seg, rows in pieces])
-        if not ids:
-            merged = None
-        else:
-            merged = self._build(ids, vectors, payloads)
+        merged = self._build(ids, vectors, payloads) if ids else None
         with self._lock.write():
             if any(slot.segment is not seg for slot, seg, _ in pieces):
                 # A source was swapped while building (cannot happen with one builder thread).
@@ -384,7 +404,7 @@ class Collection:
                 return
             new_slot = Slot(merged) if merged is not None else None
             new_row = 0
-            for slot, seg, rows in pieces:
+            for _, seg, rows in pieces:
                 alive = seg.alive
                 for row in rows.tolist():
                     if new_slot is not None:
@@ -405,8 +425,10 @@ class Collection:
         threshold = self.config.merge_deleted_fraction
         with self._lock.read():
             dirty = [
-                s for s in self._slots
-                if isinstance(s.segment, SealedSegment) and s.segment.size
+                s
+                for s in self._slots
+                if isinstance(s.segment, SealedSegment)
+                and s.segment.size
                 and s.segment.deleted / s.segment.size >= threshold
             ]
         for slot in dirty:
@@ -414,7 +436,11 @@ class Collection:
 
     def _merge_if_still_dirty(self, slot: Slot) -> None:
         seg = slot.segment
-        if slot in self._slots and seg.size and seg.deleted / seg.size >= self.config.merge_deleted_fraction:
+        if (
+            slot in self._slots
+            and seg.size
+            and seg.deleted / seg.size >= self.config.merge_deleted_fraction
+        ):
             self._merge_slots([slot])
 
     def wait_for_builds(self) -> None:
@@ -493,8 +519,11 @@ class Collection:
 def _copy_growing(seg: Segment, dim: int) -> GrowingSegment:
     copy = GrowingSegment(seg.uid, dim, seg.payloads.schema)
     size = seg.size
-    copy.append(list(seg.ids[:size]), np.array(seg.vectors()[:size]),
-                [seg.payloads.payload(r) for r in range(size)])
+    copy.append(
+        list(seg.ids[:size]),
+        np.array(seg.vectors()[:size]),
+        [seg.payloads.payload(r) for r in range(size)],
+    )
     for row in np.flatnonzero(~seg.alive[:size]).tolist():
         copy.tombstone(row)
     return copy

@@ -43,8 +43,14 @@ class CollectionConfig:
 
     def __post_init__(self) -> None:
         check_collection_name(self.name)
-        if isinstance(self.dim, bool) or not isinstance(self.dim, int) or not 1 <= self.dim <= MAX_DIM:
-            raise ValidationError(f"dim must be an integer in 1..{MAX_DIM}, got {self.dim!r}", field="dim")
+        if (
+            isinstance(self.dim, bool)
+            or not isinstance(self.dim, int)
+            or not 1 <= self.dim <= MAX_DIM
+        ):
+            raise ValidationError(
+                f"dim must be an integer in 1..{MAX_DIM}, got {self.dim!r}", field="dim"
+            )
         if self.metric not in METRICS:
             raise ValidationError(
                 f"metric {self.metric!r} is unknown; allowed: {', '.join(METRICS)}", field="metric"
@@ -54,13 +60,24 @@ class CollectionConfig:
                 f"index {self.index!r} is unknown; allowed: {', '.join(INDEX_KINDS)}", field="index"
             )
         PayloadSchema(self.payload_schema)  # raises on a bad schema
-        for name in ("hnsw_m", "ef_construction", "ef_search", "rescore_factor", "ivf_nprobe",
-                     "seal_rows", "max_segment_rows"):
+        for name in (
+            "hnsw_m",
+            "ef_construction",
+            "ef_search",
+            "rescore_factor",
+            "ivf_nprobe",
+            "seal_rows",
+            "max_segment_rows",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValidationError(f"{name} must be a positive integer, got {value!r}", field=name)
+                raise ValidationError(
+                    f"{name} must be a positive integer, got {value!r}", field=name
+                )
         if not 0.0 < self.merge_deleted_fraction <= 1.0:
-            raise ValidationError("merge_deleted_fraction must be in (0, 1]", field="merge_deleted_fraction")
+            raise ValidationError(
+                "merge_deleted_fraction must be in (0, 1]", field="merge_deleted_fraction"
+            )
 
     @property
     def schema(self) -> PayloadSchema:

@@ -91,7 +91,8 @@ class DatabaseSettings:
     def __post_init__(self) -> None:
         if self.durability not in DURABILITY_MODES:
             raise ValidationError(
-                f"durability {self.durability!r} is unknown; allowed: {', '.join(DURABILITY_MODES)}",
+                f"durability {self.durability!r} is unknown; "
+                f"allowed: {', '.join(DURABILITY_MODES)}",
                 field="durability",
             )
         if self.keep_snapshots < 1:
@@ -99,8 +100,12 @@ class DatabaseSettings:
 
 
 class Database:
-    def __init__(self, path: str | os.PathLike[str], settings: DatabaseSettings | None = None,
-                 log_factory: Callable[[Path, DatabaseSettings], Log] | None = None) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        settings: DatabaseSettings | None = None,
+        log_factory: Callable[[Path, DatabaseSettings], Log] | None = None,
+    ) -> None:
         self.path = Path(path)
         self.settings = settings or DatabaseSettings()
         self.path.mkdir(parents=True, exist_ok=True)
@@ -140,8 +145,12 @@ class Database:
                 continue
             for entry in loaded:
                 self._collections[entry.config.name] = Collection(
-                    entry.config, self.segments_dir, sealed=entry.sealed, growing=entry.growing,
-                    frozen=entry.frozen, applied_seq=entry.applied_seq,
+                    entry.config,
+                    self.segments_dir,
+                    sealed=entry.sealed,
+                    growing=entry.growing,
+                    frozen=entry.frozen,
+                    applied_seq=entry.applied_seq,
                 )
             used = candidate
             break
@@ -170,8 +179,13 @@ class Database:
             "seconds": time.perf_counter() - started,
         }
         if used or replayed:
-            log.info("recovered %s: snapshot %s + %d log records in %.2fs", self.path,
-                     used.name if used else "none", replayed, self.recovery["seconds"])
+            log.info(
+                "recovered %s: snapshot %s + %d log records in %.2fs",
+                self.path,
+                used.name if used else "none",
+                replayed,
+                self.recovery["seconds"],
+            )
 
     def _remove_orphan_segments(self) -> None:
         keep = set()
@@ -255,11 +269,24 @@ class Database:
             raise StorageError("the database stopped after a log failure; reopen it")
 
     # ------------------------------------------------------------------ collections
-    def create_collection(self, name: str, dim: int, metric: str = "cosine", index: str = "hnsw",
-                          payload_schema: dict[str, str] | None = None, **settings: Any) -> Collection:
+    def create_collection(
+        self,
+        name: str,
+        dim: int,
+        metric: str = "cosine",
+        index: str = "hnsw",
+        payload_schema: dict[str, str] | None = None,
+        **settings: Any,
+    ) -> Collection:
         config = CollectionConfig.from_dict(
-            {"name": name, "dim": dim, "metric": metric, "index": index,
-             "payload_schema": dict(payload_schema or {}), **settings}
+            {
+                "name": name,
+                "dim": dim,
+                "metric": metric,
+                "index": index,
+                "payload_schema": dict(payload_schema or {}),
+                **settings,
+            }
         )
         with self._ddl_lock:
             if name in self._collections:
@@ -284,8 +311,9 @@ class Database:
     def collection_names(self) -> list[str]:
         return sorted(self._collections)
 
-    def upsert(self, collection: str, ids: list[Any], vectors: np.ndarray,
-               payloads: list[dict[str, Any]]) -> Seq:
+    def upsert(
+        self, collection: str, ids: list[Any], vectors: np.ndarray, payloads: list[dict[str, Any]]
+    ) -> Seq:
         seq, _ = self.write(upsert_op(collection, ids, vectors, payloads))
         return seq
 
@@ -317,7 +345,9 @@ class Database:
                 cuts = []
                 for collection in self._collections.values():
                     sealed, loose = collection.frozen_state()
-                    cuts.append(CollectionCut(collection.config, collection.applied_seq, sealed, loose))
+                    cuts.append(
+                        CollectionCut(collection.config, collection.applied_seq, sealed, loose)
+                    )
                 self._rows_since_snapshot = 0
                 self._last_snapshot_at = time.monotonic()
             info = write_snapshot(self.snapshots_dir, seq, cuts)
@@ -327,7 +357,7 @@ class Database:
     def _trim(self) -> None:
         snaps = list_snapshots(self.snapshots_dir)
         kept = snaps[: self.settings.keep_snapshots]
-        for old in snaps[self.settings.keep_snapshots:]:
+        for old in snaps[self.settings.keep_snapshots :]:
             shutil.rmtree(old, ignore_errors=True)
         for tmp in self.snapshots_dir.glob(".tmp-*"):
             shutil.rmtree(tmp, ignore_errors=True)
@@ -371,5 +401,8 @@ class Database:
 
 
 def _file_log(directory: Path, settings: DatabaseSettings) -> Log:
-    return FileLog(directory, durability=settings.durability,  # type: ignore[arg-type]
-                   segment_bytes=settings.log_segment_bytes)
+    return FileLog(
+        directory,
+        durability=settings.durability,  # type: ignore[arg-type]
+        segment_bytes=settings.log_segment_bytes,
+    )

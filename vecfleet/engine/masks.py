@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from vecfleet.engine.filter import FilterNode, evaluate
 from vecfleet.engine.segment import Segment
-from vecfleet.types import Mask
+from vecfleet.types import Mask, Matrix
 
 
 @dataclass
@@ -28,6 +28,7 @@ class Candidates:
     count: int
     rows: npt.NDArray[np.int64] | None = None
     bitmap: npt.NDArray[np.uint8] | None = None
+    subset: Matrix | None = None  # the candidate rows' vectors, gathered once
 
     def row_ids(self) -> npt.NDArray[np.int64]:
         if self.rows is None:
@@ -43,9 +44,13 @@ class Candidates:
 
 
 class MaskCache:
-    def __init__(self, max_entries: int = 256) -> None:
+    """LRU of evaluated filters; gathered candidate vectors share a byte budget."""
+
+    def __init__(self, max_entries: int = 256, subset_budget_bytes: int = 256 << 20) -> None:
         self._entries: OrderedDict[tuple[str, str], tuple[int, Candidates]] = OrderedDict()
         self._max = max_entries
+        self._subset_budget = subset_budget_bytes
+        self._subset_bytes = 0
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
@@ -61,16 +66,48 @@ class MaskCache:
                 self.hits += 1
                 return found[1]
         self.misses += 1
-        mask = segment.alive.copy() if node is None else evaluate(node, segment.payloads) & segment.alive
+        mask = (
+            segment.alive.copy()
+            if node is None
+            else evaluate(node, segment.payloads) & segment.alive
+        )
         result = Candidates(mask, int(np.count_nonzero(mask)))
         with self._lock:
+            stale = self._entries.get(cache_key)
+            if stale is not None:
+                self._drop(stale[1])
             self._entries[cache_key] = (segment.version, result)
             self._entries.move_to_end(cache_key)
             while len(self._entries) > self._max:
-                self._entries.popitem(last=False)
+                self._drop(self._entries.popitem(last=False)[1][1])
         return result
+
+    def subset_vectors(self, cands: Candidates, segment: Segment) -> Matrix:
+        """The candidates' vectors as one contiguous matrix, kept while the budget allows.
+
+        Gathering scattered rows costs more than scoring them, so a repeated filter reuses
+        the gathered copy; the copy is only valid for this segment version, like the mask.
+        """
+        if cands.subset is not None:
+            return cands.subset
+        subset = np.ascontiguousarray(segment.vectors()[cands.row_ids()])
+        if subset.nbytes <= self._subset_budget // 4:
+            with self._lock:
+                self._subset_bytes += subset.nbytes
+                cands.subset = subset
+                for _, (_, old) in list(self._entries.items()):
+                    if self._subset_bytes <= self._subset_budget:
+                        break
+                    if old is not cands:
+                        self._drop(old)
+        return subset
+
+    def _drop(self, cands: Candidates) -> None:
+        if cands.subset is not None:
+            self._subset_bytes -= cands.subset.nbytes
+            cands.subset = None
 
     def forget(self, segment_uid: str) -> None:
         with self._lock:
             for key in [k for k in self._entries if k[0] == segment_uid]:
-                del self._entries[key]
+                self._drop(self._entries.pop(key)[1])

@@ -62,6 +62,8 @@ def decode_op(data: bytes) -> Op:
         raise CorruptData(f"log record does not decode: {exc}") from exc
 
 
-def upsert_op(collection: str, ids: list[PointId], vectors: Matrix, payloads: list[dict[str, Any]]) -> Upsert:
+def upsert_op(
+    collection: str, ids: list[PointId], vectors: Matrix, payloads: list[dict[str, Any]]
+) -> Upsert:
     data = np.ascontiguousarray(vectors, dtype="<f4").tobytes()
     return Upsert(collection, list(ids), int(vectors.shape[1]), data, payloads)

@@ -137,7 +137,9 @@ def read_manifest(path: Path) -> dict[str, Any]:
     try:
         manifest: dict[str, Any] = msgspec.json.decode((path / MANIFEST).read_bytes())
     except (OSError, msgspec.DecodeError) as exc:
-        raise CorruptData(f"snapshot {path} has no readable manifest: {exc}", path=str(path)) from exc
+        raise CorruptData(
+            f"snapshot {path} has no readable manifest: {exc}", path=str(path)
+        ) from exc
     if manifest.get("format") != FORMAT_VERSION:
         raise CorruptData(f"snapshot {path} has unknown format {manifest.get('format')!r}")
     return manifest

@@ -25,15 +25,20 @@ def check_ids(ids: Any, field: str = "ids") -> list[PointId]:
     for i, pid in enumerate(out):
         if isinstance(pid, bool) or not isinstance(pid, (str, int)):
             raise ValidationError(
-                f"{field}[{i}] is {type(pid).__name__}; ids are strings or integers", field=field, row=i
+                f"{field}[{i}] is {type(pid).__name__}; ids are strings or integers",
+                field=field,
+                row=i,
             )
         if isinstance(pid, str) and not 0 < len(pid) <= MAX_ID_CHARS:
             raise ValidationError(
                 f"{field}[{i}] must be a non-empty string of at most {MAX_ID_CHARS} characters",
-                field=field, row=i,
+                field=field,
+                row=i,
             )
         if isinstance(pid, int) and not -INT64_MAX - 1 <= pid <= INT64_MAX:
-            raise ValidationError(f"{field}[{i}] does not fit a signed 64-bit integer", field=field, row=i)
+            raise ValidationError(
+                f"{field}[{i}] does not fit a signed 64-bit integer", field=field, row=i
+            )
     return out
 
 
@@ -42,7 +47,9 @@ def check_matrix(vectors: Any, dim: int, field: str = "vectors") -> Matrix:
     try:
         matrix = np.asarray(vectors, dtype=np.float32)
     except (TypeError, ValueError) as exc:
-        raise ValidationError(f"{field} must be numbers shaped (n, {dim}): {exc}", field=field) from exc
+        raise ValidationError(
+            f"{field} must be numbers shaped (n, {dim}): {exc}", field=field
+        ) from exc
     if matrix.ndim != 2 or matrix.shape[1] != dim:
         raise ValidationError(
             f"{field} must have shape (n, {dim}), got {tuple(matrix.shape)}", field=field
@@ -50,8 +57,11 @@ def check_matrix(vectors: Any, dim: int, field: str = "vectors") -> Matrix:
     finite = np.isfinite(matrix).all(axis=1)
     if not finite.all():
         row = int(np.flatnonzero(~finite)[0])
-        raise ValidationError(f"{field}[{row}] contains NaN or Inf; only finite values are allowed",
-                              field=field, row=row)
+        raise ValidationError(
+            f"{field}[{row}] contains NaN or Inf; only finite values are allowed",
+            field=field,
+            row=row,
+        )
     return np.ascontiguousarray(matrix)
 
 
@@ -66,7 +76,9 @@ def check_query(vector: Any, dim: int) -> Matrix:
 
 
 def _one_row_error(arr: np.ndarray, dim: int) -> Matrix:
-    raise ValidationError(f"vector must have shape ({dim},), got {tuple(arr.shape)}", field="vector")
+    raise ValidationError(
+        f"vector must have shape ({dim},), got {tuple(arr.shape)}", field="vector"
+    )
 
 
 def normalise(matrix: Matrix, field: str = "vectors") -> Matrix:
@@ -75,14 +87,17 @@ def normalise(matrix: Matrix, field: str = "vectors") -> Matrix:
     zero = norms == 0
     if zero.any():
         row = int(np.flatnonzero(zero)[0])
-        raise ValidationError(f"{field}[{row}] is all zeros; cosine needs a non-zero vector",
-                              field=field, row=row)
+        raise ValidationError(
+            f"{field}[{row}] is all zeros; cosine needs a non-zero vector", field=field, row=row
+        )
     return np.ascontiguousarray(matrix / norms[:, None], dtype=np.float32)
 
 
 def check_limit(limit: Any) -> int:
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
-        raise ValidationError(f"limit must be an integer in 1..{MAX_LIMIT}, got {limit!r}", field="limit")
+        raise ValidationError(
+            f"limit must be an integer in 1..{MAX_LIMIT}, got {limit!r}", field="limit"
+        )
     return limit
 
 
@@ -91,14 +106,17 @@ def check_search_params(params: Any) -> tuple[int | None, bool]:
     if params is None:
         return None, False
     if not isinstance(params, dict):
-        raise ValidationError("params must be an object such as {\"ef\": 128}", field="params")
+        raise ValidationError('params must be an object such as {"ef": 128}', field="params")
     unknown = sorted(set(params) - set(SEARCH_PARAMS))
     if unknown:
-        raise ValidationError(f"unknown search params {unknown}; allowed: {list(SEARCH_PARAMS)}",
-                              field="params")
+        raise ValidationError(
+            f"unknown search params {unknown}; allowed: {list(SEARCH_PARAMS)}", field="params"
+        )
     ef = params.get("ef")
     if ef is not None and (isinstance(ef, bool) or not isinstance(ef, int) or not 1 <= ef <= 32768):
-        raise ValidationError(f"params.ef must be an integer in 1..32768, got {ef!r}", field="params.ef")
+        raise ValidationError(
+            f"params.ef must be an integer in 1..32768, got {ef!r}", field="params.ef"
+        )
     exact = params.get("exact", False)
     if not isinstance(exact, bool):
         raise ValidationError("params.exact must be true or false", field="params.exact")

@@ -26,30 +26,24 @@ def faiss_metric(metric: str) -> int:
 
 
 def to_similarity(distances: npt.NDArray[np.float32], metric: str) -> npt.NDArray[np.float32]:
-    """FAISS returns squared l2 distances (smaller = closer); the engine ranks by larger = closer."""
+    """FAISS gives squared l2 distances (smaller = closer); the engine ranks larger = closer."""
     return -distances if metric == "l2" else distances
 
 
-def exact_scores(vectors: Matrix, queries: Matrix, metric: str) -> npt.NDArray[np.float32]:
-    """Similarity of every query to every vector: (nq, n), larger = closer."""
-    ip = queries @ vectors.T
-    if metric != "l2":
-        return ip
-    vn = np.einsum("ij,ij->i", vectors, vectors)
-    qn = np.einsum("ij,ij->i", queries, queries)
-    return -(qn[:, None] - 2.0 * ip + vn[None, :])
+def exact_search(
+    vectors: Matrix, queries: Matrix, k: int, metric: str
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+    """Exact top-k of ``queries`` over ``vectors`` (larger = closer), -1 rows when short.
 
-
-def top_k(scores: npt.NDArray[np.float32], k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row-wise top-k (descending) of a (nq, n) score matrix: (scores, column indices)."""
-    n = scores.shape[1]
-    if k >= n:
-        order = np.argsort(-scores, axis=1, kind="stable")
-    else:
-        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-        part_scores = np.take_along_axis(scores, part, axis=1)
-        order = np.take_along_axis(part, np.argsort(-part_scores, axis=1, kind="stable"), axis=1)
-    return np.take_along_axis(scores, order, axis=1), order
+    FAISS's brute-force kernel is used instead of a numpy product: for a handful of queries
+    it runs single-threaded SIMD code, where a BLAS call can spin up threads that cost
+    milliseconds on a busy machine.
+    """
+    k = max(1, min(k, len(vectors)))
+    distances, rows = faiss.knn(
+        np.ascontiguousarray(queries), np.ascontiguousarray(vectors), k, faiss_metric(metric)
+    )
+    return to_similarity(distances, metric), rows
 
 
 def _write_vectors(directory: Path, vectors: Matrix) -> Path:
@@ -162,9 +156,7 @@ class HNSWIndex(FaissIndex):
 class RescoredIndex(FaissIndex):
     """An index over quantized codes, re-ranked on memory-mapped full-precision vectors."""
 
-    def __init__(
-        self, index: faiss.Index, metric: str, params: IndexParams, full: Matrix
-    ) -> None:
+    def __init__(self, index: faiss.Index, metric: str, params: IndexParams, full: Matrix) -> None:
         super().__init__(index, metric, params)
         self._full = full
 
@@ -184,10 +176,10 @@ class RescoredIndex(FaissIndex):
             if cand.size == 0:
                 continue
             cand.sort()  # sequential reads of the memory map
-            sims = exact_scores(np.asarray(self._full[cand]), queries[i : i + 1], self.metric)
-            best_scores, best = top_k(sims, min(k, cand.size))
-            out_scores[i, : best.shape[1]] = best_scores[0]
-            out_rows[i, : best.shape[1]] = cand[best[0]]
+            best_scores, best = exact_search(self._full[cand], queries[i : i + 1], k, self.metric)
+            found = best[0] >= 0
+            out_scores[i, : found.sum()] = best_scores[0][found]
+            out_rows[i, : found.sum()] = cand[best[0][found]]
         return SearchResult(out_scores, out_rows)
 
     def save(self, directory: Path) -> list[Path]:
