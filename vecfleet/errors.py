@@ -3,7 +3,8 @@
 ```
 VecfleetError (code "internal")
 ├── ValidationError (code "invalid_argument")      bad vectors, ids, payloads, settings
-│   └── FilterError (code "invalid_filter")        malformed filter; carries the JSON path
+│   ├── FilterError (code "invalid_filter")        malformed filter; carries the JSON path
+│   └── MalformedRequest (code "malformed_request") the body is not JSON at all
 ├── NotFound (code "not_found")
 │   └── CollectionNotFound (code "collection_not_found")
 ├── AlreadyExists (code "already_exists")
@@ -50,6 +51,12 @@ class FilterError(ValidationError):
     def __init__(self, message: str, path: str = "$", **details: Any) -> None:
         super().__init__(f"{message} (at {path})", path=path, **details)
         self.path = path
+
+
+class MalformedRequest(ValidationError):
+    """The request cannot be parsed at all (not JSON), as opposed to parsed but invalid."""
+
+    code = "malformed_request"
 
 
 class NotFound(VecfleetError):
@@ -104,6 +111,7 @@ ALL_ERRORS: tuple[type[VecfleetError], ...] = (
     VecfleetError,
     ValidationError,
     FilterError,
+    MalformedRequest,
     NotFound,
     CollectionNotFound,
     AlreadyExists,

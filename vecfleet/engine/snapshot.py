@@ -199,3 +199,21 @@ def _read_growing(directory: Path, uid: str, config: CollectionConfig) -> Growin
 def referenced_segments(path: Path) -> set[str]:
     manifest = read_manifest(path)
     return {s["uid"] for c in manifest["collections"] for s in c["sealed"]}
+
+
+def restore_snapshot(snapshot: Path, segments_dir: Path, target: Path) -> Path:
+    """Copy ``snapshot`` and the sealed segments it references into a new data directory.
+
+    The target starts with no log: opening it loads the snapshot and numbers new writes
+    after the snapshot's sequence.
+    """
+    manifest = read_manifest(snapshot)
+    verify_files(snapshot, manifest["files"])
+    if target.exists() and any(target.iterdir()):
+        raise CorruptData(f"restore target {target} is not empty", path=str(target))
+    (target / "segments").mkdir(parents=True, exist_ok=True)
+    for uid in referenced_segments(snapshot):
+        shutil.copytree(segments_dir / uid, target / "segments" / uid)
+    shutil.copytree(snapshot, target / "snapshots" / snapshot.name)
+    sync_tree(target)
+    return target

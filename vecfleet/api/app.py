@@ -1,0 +1,107 @@
+"""The ASGI application: routes from every edge, one error handler, request metrics."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+import msgspec
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from vecfleet.api import v1
+from vecfleet.api.errors import headers_for, status_for
+from vecfleet.api.openapi import build_openapi
+from vecfleet.api.schemas import HealthOut
+from vecfleet.api.wire import DEFAULT_MAX_BODY_BYTES, error_response, json_response
+from vecfleet.errors import VecfleetError
+from vecfleet.gateway import Gateway
+from vecfleet.obs.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+
+class MetricsMiddleware(BaseHTTPMiddleware):
+    def __init__(self, app: Callable[..., Awaitable[None]], metrics: Metrics) -> None:
+        super().__init__(app)
+        self.metrics = metrics
+
+    async def dispatch(
+        self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        self.metrics.observe(
+            path, request.method, response.status_code, time.perf_counter() - started
+        )
+        return response
+
+
+async def vecfleet_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, VecfleetError)
+    return error_response(status_for(exc), exc.code, exc.message, exc.details, headers_for(exc))
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    message = f"{request.method} {request.url.path}: {exc.detail}"
+    return error_response(exc.status_code, code, message, headers=dict(exc.headers or {}))
+
+
+async def unexpected_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return error_response(500, "internal", "internal error; the server log has the details")
+
+
+def build_app(
+    gateway: Gateway,
+    extra_routes: list[BaseRoute] | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> Starlette:
+    metrics = Metrics(gateway)
+    openapi = msgspec.json.encode(build_openapi())
+
+    async def live(request: Request) -> Response:
+        return json_response(HealthOut("ok"))
+
+    async def ready(request: Request) -> Response:
+        count = len(gateway.db.list_collections())
+        if not gateway.ready:
+            return json_response(HealthOut("loading", count), 503)
+        return json_response(HealthOut("ok", count))
+
+    async def metrics_route(request: Request) -> Response:
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4")
+
+    async def openapi_route(request: Request) -> Response:
+        return Response(openapi, media_type="application/json")
+
+    routes: list[BaseRoute] = [
+        Route("/health/live", live, methods=["GET"]),
+        Route("/health/ready", ready, methods=["GET"]),
+        Route("/metrics", metrics_route, methods=["GET"]),
+        Route("/openapi.json", openapi_route, methods=["GET"]),
+        *v1.routes(gateway, max_body_bytes),
+        *(extra_routes or []),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(MetricsMiddleware, metrics=metrics)],
+        exception_handlers={
+            VecfleetError: vecfleet_error,
+            HTTPException: http_error,
+            Exception: unexpected_error,
+        },
+    )
+    app.state.gateway = gateway
+    app.state.metrics = metrics
+    return app

@@ -1,0 +1,126 @@
+"""The OpenAPI 3.1 document of the native API, generated from the wire structs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from vecfleet.api import schemas as s
+
+# (method, path, summary, request struct, response struct, success status)
+OPERATIONS: list[tuple[str, str, str, type | None, type, int]] = [
+    ("post", "/v1/collections", "Create a collection", s.CreateCollectionIn, s.CollectionOut, 201),
+    ("get", "/v1/collections", "List collections", None, s.CollectionsOut, 200),
+    ("get", "/v1/collections/{name}", "Describe a collection", None, s.CollectionOut, 200),
+    ("delete", "/v1/collections/{name}", "Drop a collection", None, s.SeqOut, 200),
+    (
+        "post",
+        "/v1/collections/{name}/points",
+        "Upsert points (vectors or text)",
+        s.UpsertIn,
+        s.SeqOut,
+        200,
+    ),
+    ("post", "/v1/collections/{name}/points/get", "Get points by id", s.GetIn, s.PointsOut, 200),
+    (
+        "post",
+        "/v1/collections/{name}/points/delete",
+        "Delete points by id",
+        s.DeleteIn,
+        s.SeqOut,
+        200,
+    ),
+    (
+        "post",
+        "/v1/collections/{name}/points/count",
+        "Count points matching a filter",
+        s.CountIn,
+        s.CountOut,
+        200,
+    ),
+    (
+        "post",
+        "/v1/collections/{name}/points/scroll",
+        "Page through points",
+        s.ScrollIn,
+        s.ScrollOut,
+        200,
+    ),
+    (
+        "post",
+        "/v1/collections/{name}/search",
+        "Search by vector or text",
+        s.SearchIn,
+        s.SearchOut,
+        200,
+    ),
+    (
+        "post",
+        "/v1/collections/{name}/search/batch",
+        "Several searches in one call",
+        s.SearchBatchIn,
+        s.SearchBatchOut,
+        200,
+    ),
+    ("get", "/health/live", "Liveness", None, s.HealthOut, 200),
+    ("get", "/health/ready", "Readiness: collections loaded", None, s.HealthOut, 200),
+]
+
+ERROR_STATUSES = {
+    "400": "The body is not JSON",
+    "404": "The collection does not exist",
+    "409": "The collection already exists",
+    "413": "The body, a text or a batch is too large",
+    "422": "The request is well-formed JSON but invalid",
+    "503": "A dependency is unavailable",
+}
+
+
+def build_openapi() -> dict[str, Any]:
+    structs = sorted(
+        {t for op in OPERATIONS for t in (op[3], op[4]) if t is not None} | {s.ErrorOut},
+        key=lambda t: t.__name__,
+    )
+    _, components = msgspec.json.schema_components(
+        structs, ref_template="#/components/schemas/{name}"
+    )
+    paths: dict[str, dict[str, Any]] = {}
+    for method, path, summary, request, response, status in OPERATIONS:
+        op: dict[str, Any] = {
+            "summary": summary,
+            "operationId": f"{method}_{path.strip('/').replace('/', '_').replace('{', '').replace('}', '')}",
+            "responses": {
+                str(status): {
+                    "description": "OK",
+                    "content": {"application/json": {"schema": _ref(response)}},
+                },
+                **{
+                    code: {
+                        "description": text,
+                        "content": {"application/json": {"schema": _ref(s.ErrorOut)}},
+                    }
+                    for code, text in ERROR_STATUSES.items()
+                },
+            },
+        }
+        if "{name}" in path:
+            op["parameters"] = [
+                {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+            ]
+        if request is not None:
+            op["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": _ref(request)}},
+            }
+        paths.setdefault(path, {})[method] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "vecfleet", "version": "1", "description": "Filtered vector search."},
+        "paths": paths,
+        "components": {"schemas": components},
+    }
+
+
+def _ref(struct: type) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{struct.__name__}"}

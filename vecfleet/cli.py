@@ -1,0 +1,127 @@
+"""``vecfleet`` command line: serve, snapshot and engine tools.
+
+Each sub-command parses its flags, builds what it needs, and calls into the library.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from pathlib import Path
+
+from vecfleet.errors import VecfleetError
+
+
+def _snapshot_create(args: argparse.Namespace) -> int:
+    from vecfleet.engine.api import EmbeddedDatabase
+
+    with EmbeddedDatabase(str(args.data_dir)) as db:
+        info = db.snapshot()
+    print(f"snapshot {info.path.name} at sequence {info.seq} ({info.bytes} bytes of its own)")
+    return 0
+
+
+def _snapshot_list(args: argparse.Namespace) -> int:
+    from vecfleet.engine.snapshot import list_snapshots, read_info
+
+    snaps = list_snapshots(Path(args.data_dir) / "snapshots")
+    if not snaps:
+        print(f"no snapshots in {args.data_dir}")
+        return 0
+    print(f"{'id':<22} {'sequence':>10} {'created (UTC)':<20} {'bytes':>12}  collections")
+    for path in snaps:
+        try:
+            info = read_info(path)
+        except VecfleetError as exc:
+            print(f"{path.name:<22} unreadable: {exc}")
+            continue
+        created = dt.datetime.fromtimestamp(info.created_at, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+        names = ", ".join(info.collections) or "-"
+        print(f"{path.name:<22} {info.seq:>10} {created:<20} {info.bytes:>12}  {names}")
+    return 0
+
+
+def _snapshot_restore(args: argparse.Namespace) -> int:
+    from vecfleet.engine.snapshot import list_snapshots, restore_snapshot
+
+    root = Path(args.data_dir)
+    snaps = list_snapshots(root / "snapshots")
+    chosen = [p for p in snaps if args.snapshot in ("latest", p.name, p.name.lstrip("0"))]
+    if not chosen:
+        available = ", ".join(p.name for p in snaps) or "none"
+        print(
+            f"snapshot {args.snapshot!r} not found in {root}; available: {available}",
+            file=sys.stderr,
+        )
+        return 2
+    target = restore_snapshot(chosen[0], root / "segments", Path(args.to))
+    print(f"restored snapshot {chosen[0].name} into {target}; open it with --data-dir {target}")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from vecfleet.runtime import serve
+
+    return serve(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vecfleet",
+        description="vecfleet: filtered vector search, embedded or as a service.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the embedded server (API, console, metrics)")
+    serve.add_argument("--host", default=None, help="interface to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="TCP port (default 8080)")
+    serve.add_argument("--data-dir", default=None, help="where data lives (default ./data)")
+    serve.add_argument(
+        "--demo",
+        dest="demo",
+        action="store_true",
+        default=None,
+        help="load the synthetic demo incidents in the background (default)",
+    )
+    serve.add_argument(
+        "--no-demo",
+        dest="demo",
+        action="store_false",
+        help="start with only the collections already in --data-dir",
+    )
+    serve.add_argument("--workers", type=int, default=None, help="server worker processes")
+    serve.add_argument("--config", default=None, help="TOML settings file")
+    serve.set_defaults(func=_serve)
+
+    snap = sub.add_parser("snapshot", help="create, list or restore snapshots of a data directory")
+    snap_sub = snap.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = snap_sub.add_parser("create", help="write a snapshot now (the directory must be idle)")
+    create.add_argument("--data-dir", default="./data")
+    create.set_defaults(func=_snapshot_create)
+    listing = snap_sub.add_parser("list", help="list snapshots, newest first")
+    listing.add_argument("--data-dir", default="./data")
+    listing.set_defaults(func=_snapshot_list)
+    restore = snap_sub.add_parser(
+        "restore", help="copy one snapshot into a new data directory (the source is untouched)"
+    )
+    restore.add_argument("snapshot", help="snapshot id from 'snapshot list', or 'latest'")
+    restore.add_argument("--data-dir", default="./data", help="directory holding the snapshot")
+    restore.add_argument("--to", required=True, help="new, empty data directory to create")
+    restore.set_defaults(func=_snapshot_restore)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except VecfleetError as exc:
+        print(f"vecfleet: {exc.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""Typed settings, validated once at start (STYLE 14).
+
+Layers, later wins: defaults → TOML file (``--config``) → ``VECFLEET__SECTION__KEY``
+environment variables → command-line flags. Sections are passed down whole; nothing below
+``runtime`` and ``cli`` reads the environment.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from vecfleet.errors import ValidationError
+from vecfleet.types import DURABILITY_MODES
+
+ENV_PREFIX = "VECFLEET__"
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    data_dir: str = "./data"
+    max_body_bytes: int = 32 << 20
+    search_threads: int = 4
+    write_threads: int = 2
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    durability: str = "fsync"
+    snapshot_every_rows: int = 250_000
+    snapshot_every_s: float = 600.0
+    keep_snapshots: int = 2
+
+
+@dataclass(frozen=True)
+class EmbedSettings:
+    model: str = "minilm"  # minilm | hash | openai
+    base_url: str = ""
+    api_key: str = ""
+    openai_model: str = "text-embedding-3-small"
+    dim: int = 384
+    max_batch: int = 64
+    max_wait_ms: float = 2.0
+    cache_entries: int = 50_000
+    cache_ttl_s: float = 3600.0
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    enabled: bool = True
+    collection: str = "incidents"
+    size: int = 78_767
+    seed: int = 7
+
+
+@dataclass(frozen=True)
+class Settings:
+    server: ServerSettings = field(default_factory=ServerSettings)
+    storage: StorageSettings = field(default_factory=StorageSettings)
+    embed: EmbedSettings = field(default_factory=EmbedSettings)
+    demo: DemoSettings = field(default_factory=DemoSettings)
+
+    def validate(self) -> Settings:
+        checks = [
+            (1 <= self.server.port <= 65535, "server.port must be in 1..65535"),
+            (self.server.workers >= 1, "server.workers must be at least 1"),
+            (self.server.max_body_bytes >= 1024, "server.max_body_bytes must be at least 1024"),
+            (
+                self.storage.durability in DURABILITY_MODES,
+                f"storage.durability must be one of {', '.join(DURABILITY_MODES)}",
+            ),
+            (
+                self.embed.model in ("minilm", "hash", "openai"),
+                "embed.model must be one of minilm, hash, openai",
+            ),
+            (
+                self.embed.model != "openai" or bool(self.embed.base_url),
+                "embed.base_url is required when embed.model is openai",
+            ),
+            (self.embed.max_batch >= 1, "embed.max_batch must be at least 1"),
+            (self.demo.size >= 0, "demo.size must not be negative"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValidationError(f"invalid setting: {message}")
+        return self
+
+
+def _coerce(section: str, name: str, kind: Any, raw: Any) -> Any:
+    where = f"{section}.{name}"
+    if isinstance(raw, str) and kind is not str:
+        text = raw.strip().lower()
+        try:
+            if kind is bool:
+                if text in ("1", "true", "yes", "on"):
+                    return True
+                if text in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError(raw)
+            return kind(raw)
+        except ValueError:
+            raise ValidationError(
+                f"invalid setting {where}={raw!r}: expected {kind.__name__}"
+            ) from None
+    if kind is float and isinstance(raw, int) and not isinstance(raw, bool):
+        return float(raw)
+    if not isinstance(raw, kind) or (kind is int and isinstance(raw, bool)):
+        raise ValidationError(f"invalid setting {where}={raw!r}: expected {kind.__name__}")
+    return raw
+
+
+def _apply(settings: Settings, values: Mapping[str, Mapping[str, Any]], origin: str) -> Settings:
+    out = settings
+    for section, entries in values.items():
+        current = getattr(out, section, None)
+        if current is None or not isinstance(entries, Mapping):
+            known = ", ".join(f.name for f in fields(Settings))
+            raise ValidationError(
+                f"unknown settings section {section!r} in {origin}; known: {known}"
+            )
+        types = {f.name: f.type for f in fields(current)}
+        changes = {}
+        for key, raw in entries.items():
+            if key not in types:
+                raise ValidationError(
+                    f"unknown setting {section}.{key} in {origin}; known: {', '.join(types)}"
+                )
+            kind = {"str": str, "int": int, "float": float, "bool": bool}[str(types[key])]
+            changes[key] = _coerce(section, key, kind, raw)
+        out = replace(out, **{section: replace(current, **changes)})
+    return out
+
+
+def load_settings(
+    config_file: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    flags: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Settings:
+    settings = Settings()
+    if config_file:
+        path = Path(config_file)
+        try:
+            settings = _apply(settings, tomllib.loads(path.read_text()), str(path))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ValidationError(f"cannot read settings file {path}: {exc}") from exc
+    env_values: dict[str, dict[str, str]] = {}
+    for key, value in (environ or {}).items():
+        if key.startswith(ENV_PREFIX):
+            parts = key[len(ENV_PREFIX) :].lower().split("__")
+            if len(parts) != 2:
+                raise ValidationError(
+                    f"environment variable {key} must look like {ENV_PREFIX}SECTION__KEY"
+                )
+            env_values.setdefault(parts[0], {})[parts[1]] = value
+    settings = _apply(settings, env_values, "the environment")
+    settings = _apply(
+        settings,
+        {k: {n: v for n, v in d.items() if v is not None} for k, d in (flags or {}).items()},
+        "the command line",
+    )
+    return settings.validate()

@@ -1,0 +1,5 @@
+"""The gateway: the one shared path from any edge (REST, d-vecDB REST, gRPC) to the nodes."""
+
+from vecfleet.gateway.service import Gateway, PointIn, SearchOutcome
+
+__all__ = ["Gateway", "PointIn", "SearchOutcome"]

@@ -1,0 +1,249 @@
+"""Gateway calls shared by every edge: validate, embed text, run the engine off the loop.
+
+Edges parse their wire format, make one call here and render the result, so the native
+API and the d-vecDB-compatible API validate identically (STYLE 5). The engine is
+synchronous; this module owns the thread pools that run it, keeping searches apart from
+writes so a burst of ingest cannot queue ahead of queries (STYLE 7).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import numpy as np
+
+from vecfleet.embed import BatchingEmbedder
+from vecfleet.engine.api import CollectionHandle, EmbeddedDatabase
+from vecfleet.errors import PayloadTooLarge, Unavailable, ValidationError
+from vecfleet.models import Hit, Point, WriteAck
+from vecfleet.types import PointId
+
+T = TypeVar("T")
+
+MAX_TEXT_CHARS = 20_000
+MAX_POINTS_PER_WRITE = 10_000
+MAX_BATCH_SEARCHES = 256
+
+
+@dataclass
+class PointIn:
+    """A point as an edge received it: a vector, or a text the server embeds."""
+
+    id: PointId
+    vector: Any = None
+    text: str | None = None
+    payload: dict[str, Any] | None = None
+
+
+@dataclass
+class SearchOutcome:
+    hits: list[Hit]
+    took_ms: float
+    plan: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class GatewayCounters:
+    """Plain counters; obs/ renders them."""
+
+    searches: dict[str, int] = field(default_factory=dict)
+    embed_seconds: list[float] = field(default_factory=list)
+
+
+class Gateway:
+    def __init__(
+        self,
+        db: EmbeddedDatabase,
+        embedder: BatchingEmbedder | None,
+        search_threads: int = 4,
+        write_threads: int = 2,
+    ) -> None:
+        self.db = db
+        self.embedder = embedder
+        self._search_pool = ThreadPoolExecutor(search_threads, thread_name_prefix="search")
+        self._write_pool = ThreadPoolExecutor(write_threads, thread_name_prefix="write")
+        self.embed_seconds_total = 0.0
+        self.embed_calls = 0
+        self.ready = True
+
+    async def _read(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._search_pool, fn)
+
+    async def _write(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._write_pool, fn)
+
+    # ------------------------------------------------------------------ collections
+    async def create_collection(
+        self,
+        name: str,
+        dim: int,
+        metric: str = "cosine",
+        index: str = "hnsw",
+        payload_schema: dict[str, str] | None = None,
+        **settings: Any,
+    ) -> dict[str, Any]:
+        col = await self._write(
+            lambda: self.db.create_collection(name, dim, metric, index, payload_schema, **settings)
+        )
+        return col.info()
+
+    async def list_collections(self) -> list[dict[str, Any]]:
+        return [self.db.collection(name).info() for name in self.db.list_collections()]
+
+    async def collection_info(self, name: str) -> dict[str, Any]:
+        return self.db.collection(name).info()
+
+    async def drop_collection(self, name: str) -> WriteAck:
+        return await self._write(lambda: self.db.drop_collection(name))
+
+    def collection(self, name: str) -> CollectionHandle:
+        return self.db.collection(name)
+
+    # ------------------------------------------------------------------ embedding
+    async def embed(self, texts: list[str], field_name: str = "text") -> np.ndarray:
+        for i, text in enumerate(texts):
+            if not isinstance(text, str) or not text.strip():
+                raise ValidationError(
+                    f"{field_name}[{i}] must be a non-empty string", field=field_name
+                )
+            if len(text) > MAX_TEXT_CHARS:
+                raise PayloadTooLarge(
+                    f"{field_name}[{i}] has {len(text)} characters; the limit is {MAX_TEXT_CHARS}",
+                    field=field_name,
+                )
+        if self.embedder is None:
+            raise Unavailable("this server has no embedding model; send vectors instead of text")
+        started = time.perf_counter()
+        vectors = await self.embedder.embed_many(texts)
+        self.embed_seconds_total += time.perf_counter() - started
+        self.embed_calls += 1
+        return vectors
+
+    def _check_dim(self, col: CollectionHandle) -> None:
+        if self.embedder is not None and self.embedder.dim != col.config.dim:
+            raise ValidationError(
+                f"collection {col.name!r} holds {col.config.dim}-d vectors but the server's "
+                f"model {self.embedder.model_id} makes {self.embedder.dim}-d ones; send vectors",
+                field="text",
+            )
+
+    # ------------------------------------------------------------------ points
+    async def upsert(self, name: str, points: list[PointIn]) -> WriteAck:
+        col = self.collection(name)
+        if not points:
+            raise ValidationError("points must hold at least one point", field="points")
+        if len(points) > MAX_POINTS_PER_WRITE:
+            raise PayloadTooLarge(
+                f"{len(points)} points in one request; the limit is {MAX_POINTS_PER_WRITE}",
+                field="points",
+            )
+        vectors: list[Any] = [None] * len(points)
+        need_text: list[int] = []
+        for i, p in enumerate(points):
+            if p.vector is not None:
+                vectors[i] = p.vector
+            elif p.text is not None:
+                need_text.append(i)
+            else:
+                raise ValidationError(
+                    f"points[{i}] needs a vector or a text", field="points", row=i
+                )
+        if need_text:
+            self._check_dim(col)
+            embedded = await self.embed(
+                [points[i].text for i in need_text],  # type: ignore[misc]
+                "points[].text",
+            )
+            for j, i in enumerate(need_text):
+                vectors[i] = embedded[j]
+        matrix = _stack(vectors, col.config.dim)
+        ids = [p.id for p in points]
+        payloads = [p.payload if p.payload is not None else {} for p in points]
+        return await self._write(lambda: col.upsert(ids, matrix, payloads))
+
+    async def get_points(self, name: str, ids: list[PointId], with_vectors: bool) -> list[Point]:
+        col = self.collection(name)
+        return await self._read(lambda: col.get(ids, with_vectors))
+
+    async def delete_points(self, name: str, ids: list[PointId]) -> WriteAck:
+        col = self.collection(name)
+        return await self._write(lambda: col.delete(ids))
+
+    async def count(self, name: str, filter: dict[str, Any] | None) -> int:
+        col = self.collection(name)
+        return await self._read(lambda: col.count(filter))
+
+    async def scroll(
+        self, name: str, filter: dict[str, Any] | None, limit: int, cursor: int | None
+    ) -> tuple[list[Point], int | None]:
+        col = self.collection(name)
+        return await self._read(lambda: col.scroll(filter, limit, cursor))
+
+    # ------------------------------------------------------------------ search
+    async def query_vector(self, col: CollectionHandle, vector: Any, text: str | None) -> Any:
+        if vector is not None and text is not None:
+            raise ValidationError("send either vector or text, not both", field="vector")
+        if vector is not None:
+            return vector
+        if text is None:
+            raise ValidationError("a search needs a vector or a text", field="vector")
+        self._check_dim(col)
+        return (await self.embed([text]))[0]
+
+    async def search(
+        self,
+        name: str,
+        vector: Any = None,
+        text: str | None = None,
+        limit: int = 10,
+        filter: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+        with_payload: bool = True,
+        with_vectors: bool = False,
+    ) -> SearchOutcome:
+        col = self.collection(name)
+        query = await self.query_vector(col, vector, text)
+        started = time.perf_counter()
+        hits = await self._read(lambda: col.search(query, limit, filter, params, with_vectors))
+        took = (time.perf_counter() - started) * 1000
+        if not with_payload:
+            hits = [Hit(h.id, h.score, None, h.vector) for h in hits]
+        plan = col.explain(None, filter, limit, params).plans
+        return SearchOutcome(hits, took, plan)
+
+    async def search_batch(self, name: str, searches: list[dict[str, Any]]) -> list[SearchOutcome]:
+        if not 1 <= len(searches) <= MAX_BATCH_SEARCHES:
+            raise ValidationError(
+                f"searches must hold 1..{MAX_BATCH_SEARCHES} entries", field="searches"
+            )
+        return list(await asyncio.gather(*(self.search(name, **s) for s in searches)))
+
+    async def close(self) -> None:
+        if self.embedder is not None:
+            await self.embedder.aclose()
+        self._search_pool.shutdown(wait=True)
+        self._write_pool.shutdown(wait=True)
+
+
+def _stack(vectors: list[Any], dim: int) -> np.ndarray:
+    rows = []
+    for i, v in enumerate(vectors):
+        try:
+            arr = np.asarray(v, dtype=np.float32)
+        except (TypeError, ValueError) as exc:
+            raise ValidationError(
+                f"points[{i}].vector must be {dim} numbers", field="points", row=i
+            ) from exc
+        if arr.shape != (dim,):
+            raise ValidationError(
+                f"points[{i}].vector must have {dim} numbers, got shape {tuple(arr.shape)}",
+                field="points",
+                row=i,
+            )
+        rows.append(arr)
+    return np.stack(rows).astype(np.float32, copy=False)

@@ -1,0 +1,1 @@
+"""Observability: renders the layers' plain counters as Prometheus metrics; logging."""
