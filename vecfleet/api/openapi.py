@@ -89,7 +89,7 @@ def build_openapi() -> dict[str, Any]:
     for method, path, summary, request, response, status in OPERATIONS:
         op: dict[str, Any] = {
             "summary": summary,
-            "operationId": f"{method}_{path.strip('/').replace('/', '_').replace('{', '').replace('}', '')}",
+            "operationId": _operation_id(method, path),
             "responses": {
                 str(status): {
                     "description": "OK",
@@ -120,6 +120,10 @@ def build_openapi() -> dict[str, Any]:
         "paths": paths,
         "components": {"schemas": components},
     }
+
+
+def _operation_id(method: str, path: str) -> str:
+    return f"{method}_" + path.strip("/").replace("/", "_").replace("{", "").replace("}", "")
 
 
 def _ref(struct: type) -> dict[str, str]:
