@@ -1,41 +1,40 @@
-"""Wire-neutral results shared by the engine, the client and the edges."""
+"""Wire-neutral results shared by the engine, the client and the edges.
+
+msgspec structs: a search builds one ``Hit`` per result, and these construct several times
+faster than frozen dataclasses, which matters at tens of thousands of searches a second.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
-from vecfleet.types import Payload, PointId, Seq, Vector
+import msgspec
 
 
-@dataclass(frozen=True, slots=True)
-class Hit:
+class Hit(msgspec.Struct, frozen=True):
     """One search result. cosine/dot: higher score = closer; l2: score is the distance."""
 
-    id: PointId
+    id: str | int
     score: float
-    payload: Payload | None = None
-    vector: Vector | None = None
+    payload: dict[str, Any] | None = None
+    vector: Any = None  # numpy float32 row when asked for
 
 
-@dataclass(frozen=True, slots=True)
-class Point:
-    id: PointId
-    payload: Payload
-    vector: Vector | None = None
+class Point(msgspec.Struct, frozen=True):
+    id: str | int
+    payload: dict[str, Any]
+    vector: Any = None
 
 
-@dataclass(frozen=True, slots=True)
-class WriteAck:
+class WriteAck(msgspec.Struct, frozen=True):
     """A write is acknowledged only once durable; ``seq`` is its position in the log."""
 
-    seq: Seq
+    seq: int
     count: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class Explain:
+class Explain(msgspec.Struct, frozen=True):
     """The plan the engine chose for each segment of a search."""
 
-    plans: list[dict[str, Any]] = field(default_factory=list)
+    plans: list[dict[str, Any]] = []
     filter: str | None = None

@@ -33,9 +33,10 @@ from vecfleet.engine.config import CollectionConfig
 from vecfleet.engine.filter import FilterNode, evaluate
 from vecfleet.engine.index import build_index
 from vecfleet.engine.index.faiss_indexes import exact_search
-from vecfleet.engine.masks import MaskCache
+from vecfleet.engine.index.partitions import Partition, build_partitions
+from vecfleet.engine.masks import Candidates, MaskCache
 from vecfleet.engine.payload import PayloadColumns
-from vecfleet.engine.planner import Plan, PlannerSettings, choose_plan
+from vecfleet.engine.planner import Plan, PlannerSettings, choose_plan, raised_ef
 from vecfleet.engine.rwlock import RWLock
 from vecfleet.engine.segment import GrowingSegment, SealedSegment, Segment
 from vecfleet.engine.segment.store import remove_segment, write_segment
@@ -227,6 +228,31 @@ class Collection:
                     parts.append((segment, scores, rows))
             return self._merge(parts, nq, k, with_vectors)
 
+    def _plan(
+        self,
+        segment: Segment,
+        node: FilterNode | None,
+        key: str | None,
+        k: int,
+        ef: int,
+        exact: bool,
+    ) -> tuple[Plan, Candidates, list[Partition]]:
+        cands = self.masks.candidates(segment, node, key)
+        partitions = [] if exact else _partitions(segment, node)
+        plan = choose_plan(
+            segment.uid,
+            segment.size,
+            cands.count,
+            cands.mask is not None,
+            segment.index is not None and not exact,
+            k,
+            ef,
+            self.planner,
+            tuple(p.size for p in partitions),
+            self.config.dim,
+        )
+        return plan, cands, partitions
+
     def _search_segment(
         self,
         segment: Segment,
@@ -237,17 +263,7 @@ class Collection:
         ef: int,
         exact: bool,
     ) -> tuple[np.ndarray | None, np.ndarray]:
-        cands = self.masks.candidates(segment, node, key)
-        plan = choose_plan(
-            segment.uid,
-            segment.size,
-            cands.count,
-            cands.mask is not None,
-            segment.index is not None and not exact,
-            k,
-            ef,
-            self.planner,
-        )
+        plan, cands, partitions = self._plan(segment, node, key, k, ef, exact)
         self.plan_counts[plan.strategy] = self.plan_counts.get(plan.strategy, 0) + 1
         if plan.strategy == "empty":
             return None, np.empty(0)
@@ -259,10 +275,56 @@ class Collection:
             rows = cands.row_ids()[np.maximum(local, 0)]
             rows[local < 0] = -1
             return scores, rows
+        if plan.strategy == "partition":
+            assert cands.mask is not None
+            results = []
+            for partition in partitions:
+                local = cands.mask[partition.rows]
+                bitmap = None if local.all() else np.packbits(local, bitorder="little")
+                results.append(partition.search(queries, k, plan.ef, bitmap, segment.vectors()))
+            return _best_of(results, k)
         assert segment.index is not None
+        if plan.strategy == "ann_postfilter":
+            assert cands.mask is not None
+            return self._postfilter(segment, cands, queries, k, plan)
         bitmap = None if plan.strategy == "ann" else cands.packed()
         result = segment.index.search(queries, min(k, segment.size), plan.ef, bitmap)
         return result.scores, result.rows
+
+    def _postfilter(
+        self, segment: Segment, cands: Candidates, queries: Matrix, k: int, plan: Plan
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Unrestricted search for ``plan.fetch`` neighbours, keeping the first k that pass.
+
+        Queries whose neighbourhood held fewer than k passing rows are searched again under
+        the selector, so the answer never comes back short while enough candidates exist.
+        """
+        assert segment.index is not None and cands.mask is not None
+        found = segment.index.search(queries, plan.fetch, plan.ef, None)
+        rows = found.rows
+        passing = np.zeros(rows.shape, dtype=np.bool_)
+        valid = rows >= 0
+        passing[valid] = cands.mask[rows[valid]]
+        want = min(k, cands.count)
+        out_scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
+        out_rows = np.full((len(queries), k), -1, dtype=np.int64)
+        short = []
+        for i in range(len(queries)):
+            keep = np.flatnonzero(passing[i])[:k]
+            if keep.size < want:
+                short.append(i)
+                continue
+            out_scores[i, : keep.size] = found.scores[i, keep]
+            out_rows[i, : keep.size] = rows[i, keep]
+        if short:
+            self.plan_counts["ann_postfilter_fallback"] = self.plan_counts.get(
+                "ann_postfilter_fallback", 0
+            ) + len(short)
+            ef = raised_ef(plan.ef, k, plan.selectivity, self.planner.ef_max)
+            again = segment.index.search(queries[short], k, ef, cands.packed())
+            out_scores[short] = again.scores
+            out_rows[short] = again.rows
+        return out_scores, out_rows
 
     def _merge(
         self,
@@ -271,29 +333,22 @@ class Collection:
         k: int,
         with_vectors: bool,
     ) -> list[list[Hit]]:
-        metric = self.config.metric
+        l2 = self.config.metric == "l2"
         out: list[list[Hit]] = []
         for q in range(nq):
-            if len(parts) == 1:
-                seg, scores, rows = parts[0]
-                cand = [
-                    (float(s), seg, int(r))
-                    for s, r in zip(scores[q], rows[q], strict=True)
-                    if r >= 0
-                ]
-            else:
-                cand = [
-                    (float(s), seg, int(r))
-                    for seg, scores, rows in parts
-                    for s, r in zip(scores[q], rows[q], strict=True)
-                    if r >= 0
-                ]
+            cand = [
+                (score, seg, row)
+                for seg, scores, rows in parts
+                for score, row in zip(scores[q].tolist(), rows[q].tolist(), strict=True)
+                if row >= 0
+            ]
+            if len(parts) > 1:
                 cand.sort(key=lambda c: -c[0])
             hits = []
             for score, seg, row in cand[:k]:
-                if metric == "l2":
-                    score = float(np.sqrt(max(-score, 0.0)))
                 vector = np.array(seg.vectors()[row]) if with_vectors else None
+                if l2:
+                    score = float(np.sqrt(max(-score, 0.0)))
                 hits.append(Hit(seg.ids[row], score, seg.payloads.payload(row), vector))
             out.append(hits)
         return out
@@ -303,23 +358,9 @@ class Collection:
     ) -> list[Plan]:
         ef = ef or self.params.ef_search
         with self._lock.read():
-            plans = []
-            for slot in self._all_slots():
-                seg = slot.segment
-                cands = self.masks.candidates(seg, node, key)
-                plans.append(
-                    choose_plan(
-                        seg.uid,
-                        seg.size,
-                        cands.count,
-                        cands.mask is not None,
-                        seg.index is not None,
-                        k,
-                        ef,
-                        self.planner,
-                    )
-                )
-            return plans
+            return [
+                self._plan(slot.segment, node, key, k, ef, False)[0] for slot in self._all_slots()
+            ]
 
     def __len__(self) -> int:
         return len(self._id_map)
@@ -374,8 +415,19 @@ class Collection:
         self._building.add(uid)
         directory = self.segments_dir / uid
         directory.mkdir(parents=True, exist_ok=True)
-        index = build_index(self.config.index, vectors, self.config.metric, self.params, directory)
-        sealed = SealedSegment(uid, ids, payloads, index)
+        cfg = self.config
+        index = build_index(cfg.index, vectors, cfg.metric, self.params, directory)
+        partitions = build_partitions(
+            cfg.index,
+            vectors,
+            payloads,
+            cfg.keyword_partition_fields,
+            cfg.metric,
+            self.params,
+            cfg.partition_min_rows,
+            cfg.partition_max_share,
+        )
+        sealed = SealedSegment(uid, ids, payloads, index, partitions=partitions)
         write_segment(directory, sealed, self.config.index, self.config.metric)
         return sealed
 
@@ -507,6 +559,8 @@ class Collection:
                 seg = slot.segment
                 if seg.index is not None:
                     total += seg.index.memory_bytes()
+                    partitions = getattr(seg, "partitions", {})
+                    total += sum(p.memory_bytes() for p in partitions.values())
                 else:
                     total += seg.size * self.config.dim * 4
             return total
@@ -514,6 +568,22 @@ class Collection:
     def close(self) -> None:
         self._closed = True
         self._builder.shutdown(wait=True)
+
+
+def _partitions(segment: Segment, node: FilterNode | None) -> list[Partition]:
+    finder = getattr(segment, "partitions_for", None)
+    return finder(node) if finder is not None else []
+
+
+def _best_of(results: list[tuple[np.ndarray, np.ndarray]], k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row-wise top-k of several (scores, rows) results over disjoint row sets."""
+    if len(results) == 1:
+        return results[0]
+    scores = np.concatenate([r[0] for r in results], axis=1)
+    rows = np.concatenate([r[1] for r in results], axis=1)
+    scores = np.where(rows >= 0, scores, -np.inf)
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(scores, order, axis=1), np.take_along_axis(rows, order, axis=1)
 
 
 def _copy_growing(seg: Segment, dim: int) -> GrowingSegment:

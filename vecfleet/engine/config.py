@@ -34,12 +34,15 @@ class CollectionConfig:
     payload_schema: dict[str, str] = field(default_factory=dict)
     hnsw_m: int = 32
     ef_construction: int = 200
-    ef_search: int = 128
+    ef_search: int = 64
     rescore_factor: int = 4
     ivf_nprobe: int = 32
     seal_rows: int = 100_000
     max_segment_rows: int = 1_000_000
     merge_deleted_fraction: float = 0.2
+    partition_fields: list[str] | None = None  # None: every keyword field; []: none
+    partition_min_rows: int = 4000
+    partition_max_share: float = 0.5
 
     def __post_init__(self) -> None:
         check_collection_name(self.name)
@@ -74,6 +77,24 @@ class CollectionConfig:
                 raise ValidationError(
                     f"{name} must be a positive integer, got {value!r}", field=name
                 )
+        if self.partition_fields is not None:
+            schema = self.schema
+            for name in self.partition_fields:
+                if schema.type_of(name) != "keyword":
+                    raise ValidationError(
+                        f"partition_fields: {name!r} is not a declared keyword field",
+                        field="partition_fields",
+                    )
+        if not 0.0 < self.partition_max_share <= 1.0:
+            raise ValidationError(
+                "partition_max_share must be in (0, 1]", field="partition_max_share"
+            )
+        if isinstance(self.partition_min_rows, bool) or not isinstance(
+            self.partition_min_rows, int
+        ):
+            raise ValidationError(
+                "partition_min_rows must be an integer", field="partition_min_rows"
+            )
         if not 0.0 < self.merge_deleted_fraction <= 1.0:
             raise ValidationError(
                 "merge_deleted_fraction must be in (0, 1]", field="merge_deleted_fraction"
@@ -82,6 +103,12 @@ class CollectionConfig:
     @property
     def schema(self) -> PayloadSchema:
         return PayloadSchema(self.payload_schema)
+
+    @property
+    def keyword_partition_fields(self) -> list[str]:
+        if self.partition_fields is not None:
+            return list(self.partition_fields)
+        return [name for name, kind in self.payload_schema.items() if kind == "keyword"]
 
     @property
     def index_params(self) -> IndexParams:

@@ -83,7 +83,7 @@ def _one_row_error(arr: np.ndarray, dim: int) -> Matrix:
 
 def normalise(matrix: Matrix, field: str = "vectors") -> Matrix:
     """Unit length rows for cosine; a zero row has no direction and is rejected."""
-    norms = np.linalg.norm(matrix, axis=1)
+    norms = np.sqrt(np.einsum("ij,ij->i", matrix, matrix))
     zero = norms == 0
     if zero.any():
         row = int(np.flatnonzero(zero)[0])

@@ -23,7 +23,7 @@ class IndexParams:
 
     hnsw_m: int = 32
     ef_construction: int = 200
-    ef_search: int = 128
+    ef_search: int = 64
     rescore_factor: int = 4
     ivf_nprobe: int = 32
     pq_subquantizers: int = 48

@@ -19,6 +19,7 @@ from pathlib import Path
 import msgspec
 
 from vecfleet.engine.index import IndexParams, load_index
+from vecfleet.engine.index.partitions import load_partitions, save_partitions
 from vecfleet.engine.payload import PayloadColumns, PayloadSchema
 from vecfleet.engine.segment.sealed import SealedSegment
 from vecfleet.engine.storage.files import (
@@ -39,6 +40,7 @@ def write_segment(directory: Path, segment: SealedSegment, kind: str, metric: st
     """Persist a freshly built segment; durable when this returns."""
     directory.mkdir(parents=True, exist_ok=True)
     files = segment.index.save(directory)
+    files.extend(save_partitions(directory, list(segment.partitions.values())))
     ids_path = directory / "ids.msgpack"
     ids_path.write_bytes(msgspec.msgpack.encode(segment.ids))
     files.append(ids_path)
@@ -83,7 +85,8 @@ def read_segment(
     payloads = PayloadColumns.load(directory / "payload", schema)
     if len(ids) != manifest["rows"] or len(payloads) != manifest["rows"]:
         raise CorruptData(f"segment {directory} row counts disagree with its manifest")
-    return SealedSegment(manifest["uid"], ids, payloads, index, alive)
+    partitions = load_partitions(directory, manifest["metric"], params)
+    return SealedSegment(manifest["uid"], ids, payloads, index, alive, partitions)
 
 
 def remove_segment(directory: Path) -> None:
