@@ -9,8 +9,9 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# Editable install with the model (embed) and test tools (dev); redone when pyproject changes.
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,embed]"
 	touch $(STAMP)
 
 serve: $(STAMP)
@@ -25,7 +26,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[bench]"
-	$(BIN)/python bench/engine.py
+	$(BIN)/python bench/engine.py --corpus packages
 
 clean:
 	rm -rf $(VENV) build *.egg-info
