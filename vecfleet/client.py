@@ -1,7 +1,7 @@
 """``connect(uri)``: the one entry point users need.
 
-A filesystem path opens an embedded database there; an ``http(s)://`` URL will return a
-client of a running server with the same methods.
+A filesystem path opens an embedded database there; an ``http(s)://`` URL returns a
+client of a running server (``RemoteDatabase``) with the same methods and errors.
 """
 
 from __future__ import annotations
@@ -11,12 +11,16 @@ from typing import Any
 
 from vecfleet.engine.api import EmbeddedDatabase
 from vecfleet.engine.database import DatabaseSettings
-from vecfleet.errors import ValidationError
+from vecfleet.remote import RemoteDatabase
 
 
-def connect(uri: str | os.PathLike[str], **settings: Any) -> EmbeddedDatabase:
-    """Open ``uri``: a data directory (created if missing) or a server URL."""
+def connect(uri: str | os.PathLike[str], **settings: Any) -> EmbeddedDatabase | RemoteDatabase:
+    """Open ``uri``: a data directory (created if missing) or a server URL.
+
+    ``settings`` go to ``DatabaseSettings`` for a path, and to ``RemoteDatabase`` (such as
+    ``timeout_s`` or ``headers``) for a URL.
+    """
     text = os.fspath(uri)
     if text.startswith(("http://", "https://")):
-        raise ValidationError("remote connections are not available in this build; pass a path")
+        return RemoteDatabase(text, **settings)
     return EmbeddedDatabase(text, DatabaseSettings(**settings) if settings else None)

@@ -33,8 +33,8 @@ Strategy = Literal["ann", "ann_postfilter", "partition", "ann_filtered", "exact"
 class PlannerSettings:
     """Measured costs (µs at 384-d) and bounds; see docs/planner.md."""
 
-    exact_row_us: float = 0.05
-    graph_ef_us: float = 2.8
+    exact_row_us: float = 0.04
+    graph_ef_us: float = 3.5
     postfilter_overfetch: float = 1.5
     postfilter_max_fetch: int = 400
     ef_max: int = 2048

@@ -210,6 +210,7 @@ def test_public_surface_is_pinned():
             "Explain",
             "FilterError",
             "Hit",
+            "MalformedRequest",
             "NotFound",
             "PayloadTooLarge",
             "RateLimited",

@@ -42,7 +42,7 @@ def test_tombstones_only_keep_walking_the_graph():
 
 
 def test_mid_selectivity_without_partition_on_large_segments_walks_the_graph():
-    p = plan(60_000, rows=1_000_000)
+    p = plan(200_000, rows=1_000_000)
     assert p.strategy in ("ann_filtered", "ann_postfilter")
     assert p.ef > 64
 

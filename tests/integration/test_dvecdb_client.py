@@ -1,0 +1,264 @@
+"""The unmodified d-vecDB Python client (``d-vecdb`` on PyPI) against a real vecfleet server.
+
+vecfleet answers d-vecDB's REST routes with real status codes, where d-vecDB answers
+``200 {success: false}``. The client maps 422 and 400 to its own exception classes, but
+d-vecdb 0.2.2 builds its 404 and 409 exceptions with the wrong arguments, so those surface
+as ``TypeError``; the status and envelope of those cases are checked on the raw response.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from vectordb_client import VectorDBClient
+from vectordb_client.exceptions import ValidationError as DvecValidationError
+from vectordb_client.exceptions import VectorDBError
+from vectordb_client.types import CollectionConfig, DistanceMetric, IndexConfig, Vector
+
+from tests.helpers import unit_rows
+from tests.live_server import LiveServer
+
+DIM = 16
+N = 40
+CLIENT_ERRORS = (VectorDBError, TypeError)  # see the module docstring
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    with LiveServer(tmp_path_factory.mktemp("dvecdb")) as live:
+        live.wait_until(lambda: live.get("/health/ready").status_code == 200, 30, "ready")
+        yield live
+
+
+@pytest.fixture
+def client(server: LiveServer) -> Iterator[VectorDBClient]:
+    with VectorDBClient(host="127.0.0.1", port=server.port) as c:
+        yield c
+
+
+@pytest.fixture
+def http(server: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=10) as c:
+        yield c
+
+
+@pytest.fixture
+def loaded(client: VectorDBClient) -> Iterator[tuple[str, list[str], np.ndarray]]:
+    """A fresh cosine collection holding N unit vectors; metadata kind a/b and n = row."""
+    name = f"dvec_{uuid.uuid4().hex[:10]}"
+    client.create_collection_simple(name, DIM, "cosine")
+    data = unit_rows(np.random.default_rng(5), N, DIM)
+    vectors = [
+        Vector(id=f"user-{i}", data=data[i].tolist(), metadata={"kind": "ab"[i % 2], "n": i})
+        for i in range(N)
+    ]
+    ids = client.insert_vectors(name, vectors).vector_ids
+    yield name, ids, data
+    with contextlib.suppress(*CLIENT_ERRORS):
+        client.delete_collection(name)
+
+
+def envelope_error(response: httpx.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["success"] is False
+    assert body["data"] is None
+    assert isinstance(body["error"], str) and body["error"]
+    return body
+
+
+def test_health_and_ping(client: VectorDBClient) -> None:
+    health = client.health_check()
+    assert health.healthy
+    assert health.status == "OK"
+    assert client.ping()
+
+
+def test_create_list_get_and_delete_collection(client: VectorDBClient, http: httpx.Client) -> None:
+    name = f"dvec_{uuid.uuid4().hex[:10]}"
+    config = CollectionConfig(
+        name=name,
+        dimension=8,
+        distance_metric=DistanceMetric.EUCLIDEAN,
+        index_config=IndexConfig(max_connections=24, ef_construction=100, ef_search=40),
+    )
+    assert client.create_collection(config).success
+    assert name in client.list_collections().collections
+    info, stats = client.get_collection(name).data
+    assert info["name"] == name
+    assert info["dimension"] == 8
+    assert info["distance_metric"] == "Euclidean"
+    assert info["vector_type"] == "Float32"
+    assert info["index_config"] == {"max_connections": 24, "ef_construction": 100, "ef_search": 40}
+    assert stats["vector_count"] == 0
+
+    with pytest.raises(CLIENT_ERRORS):
+        client.create_collection(config)
+    body = envelope_error(http.post("/collections", json={"name": name, "dimension": 8}), 409)
+    assert body["code"] == "collection_exists"
+
+    assert client.delete_collection(name).success
+    assert name not in client.list_collections().collections
+    envelope_error(http.delete(f"/collections/{name}"), 404)
+
+
+def test_insert_single_returns_a_uuid_the_server_can_get(client: VectorDBClient) -> None:
+    name = f"dvec_{uuid.uuid4().hex[:10]}"
+    client.create_collection_simple(name, DIM, "cosine")
+    vector = unit_rows(np.random.default_rng(1), 1, DIM)[0]
+    response = client.insert_simple(name, "mine", vector, {"kind": "a", "n": 7})
+    server_id = response.generated_id
+    assert isinstance(server_id, str)
+    assert str(uuid.UUID(server_id)) == server_id
+    got = client.get_vector(name, server_id)  # not in the client's id map: asks the server
+    assert got.id == server_id
+    assert got.metadata == {"kind": "a", "n": 7}
+    np.testing.assert_allclose(got.data, vector, atol=1e-6)
+    client.delete_collection(name)
+
+
+def test_batch_insert_and_stats(
+    client: VectorDBClient, loaded: tuple[str, list[str], np.ndarray]
+) -> None:
+    name, ids, _ = loaded
+    assert len(ids) == N
+    assert len(set(ids)) == N
+    stats = client.get_collection_stats(name)
+    assert stats.name == name
+    assert stats.vector_count == N
+    assert stats.dimension == DIM
+    assert stats.memory_usage > 0
+    server = client.get_server_stats()
+    assert server.total_collections >= 1
+    assert server.total_vectors >= N
+    assert server.disk_usage > 0
+
+
+def test_search_finds_each_vector_first(
+    client: VectorDBClient, loaded: tuple[str, list[str], np.ndarray]
+) -> None:
+    name, ids, data = loaded
+    for row in (0, 13, 39):
+        results = client.search(name, data[row], limit=5).results
+        assert len(results) == 5
+        assert results[0].id == ids[row]
+        assert results[0].distance == pytest.approx(0.0, abs=1e-5)
+        assert results[0].metadata == {"kind": "ab"[row % 2], "n": row}
+        distances = [r.distance for r in results]
+        assert distances == sorted(distances)
+
+
+def test_search_honours_metadata_filters(
+    client: VectorDBClient, loaded: tuple[str, list[str], np.ndarray]
+) -> None:
+    name, ids, data = loaded
+    query = data[2]  # kind "a": the filter below must exclude it
+    hits = client.search(name, query, limit=10, filter={"kind": "b"}).results
+    assert len(hits) == 10
+    assert all(h.metadata is not None and h.metadata["kind"] == "b" for h in hits)
+    assert ids[2] not in [h.id for h in hits]
+    ranged = client.search(name, query, limit=N, filter={"n": {"$gte": 30}}).results
+    assert sorted(h.metadata["n"] for h in ranged if h.metadata) == list(range(30, N))
+
+
+def test_update_with_put_replaces_vector_and_metadata(
+    client: VectorDBClient, loaded: tuple[str, list[str], np.ndarray]
+) -> None:
+    name, ids, _ = loaded
+    target = ids[4]
+    fresh = unit_rows(np.random.default_rng(99), 1, DIM)[0]
+    client.update_vector(name, Vector(id=target, data=fresh.tolist(), metadata={"kind": "z"}))
+    got = client.get_vector(name, target)
+    assert got.metadata == {"kind": "z"}
+    np.testing.assert_allclose(got.data, fresh, atol=1e-6)
+    assert client.search(name, fresh, limit=1).results[0].id == target
+    assert client.get_collection_stats(name).vector_count == N  # replaced, not added
+
+
+def test_put_rejects_a_body_id_other_than_the_path(
+    http: httpx.Client, loaded: tuple[str, list[str], np.ndarray]
+) -> None:
+    name, ids, data = loaded
+    body = {"id": "someone-else", "data": data[0].tolist()}
+    envelope_error(http.put(f"/collections/{name}/vectors/{ids[0]}", json=body), 422)
+
+
+def test_delete_vector(
+    client: VectorDBClient, http: httpx.Client, loaded: tuple[str, list[str], np.ndarray]
+) -> None:
+    name, ids, data = loaded
+    assert client.delete_vector(name, ids[9]).data is True
+    assert client.delete_vector(name, ids[9]).data is False
+    assert ids[9] not in [r.id for r in client.search(name, data[9], limit=5).results]
+    assert client.get_collection_stats(name).vector_count == N - 1
+    with pytest.raises(CLIENT_ERRORS):
+        client.get_vector(name, ids[9])
+    body = envelope_error(http.get(f"/collections/{name}/vectors/{ids[9]}"), 404)
+    assert body["code"] == "not_found"
+
+
+def test_invalid_input_gets_4xx_and_client_errors(
+    client: VectorDBClient, http: httpx.Client, loaded: tuple[str, list[str], np.ndarray]
+) -> None:
+    name, _, _ = loaded
+    with pytest.raises(DvecValidationError, match="shape"):
+        client.search(name, [0.1, 0.2, 0.3], limit=3)
+    with pytest.raises(DvecValidationError):
+        client.insert_simple(name, "short", [1.0, 2.0])
+    with pytest.raises(DvecValidationError, match="not supported"):
+        client.create_collection_simple(f"dvec_{uuid.uuid4().hex[:10]}", 4, "manhattan")
+    with pytest.raises(DvecValidationError, match="unknown operator"):
+        client.search(name, [0.1] * DIM, limit=3, filter={"n": {"$near": 3}})
+    malformed = http.post(
+        f"/collections/{name}/search",
+        content=b"{not json",
+        headers={"content-type": "application/json"},
+    )
+    assert envelope_error(malformed, 400)["code"] == "malformed_request"
+    unknown_field = http.post(f"/collections/{name}/search", json={"vector": [0.1] * DIM, "k": 3})
+    envelope_error(unknown_field, 422)
+
+
+def test_unknown_collection_is_404_everywhere(client: VectorDBClient, http: httpx.Client) -> None:
+    missing = "no_such_collection"
+    vector = [0.1] * DIM
+    calls = [
+        http.get(f"/collections/{missing}"),
+        http.get(f"/collections/{missing}/stats"),
+        http.delete(f"/collections/{missing}"),
+        http.post(f"/collections/{missing}/vectors", json={"data": vector}),
+        http.post(f"/collections/{missing}/vectors/batch", json={"vectors": [{"data": vector}]}),
+        http.post(f"/collections/{missing}/search", json={"vector": vector}),
+        http.get(f"/collections/{missing}/vectors/x"),
+        http.put(f"/collections/{missing}/vectors/x", json={"data": vector}),
+        http.delete(f"/collections/{missing}/vectors/x"),
+    ]
+    for response in calls:
+        body = envelope_error(response, 404)
+        assert body["code"] == "collection_not_found"
+        assert missing in body["error"]
+    with pytest.raises(CLIENT_ERRORS):
+        client.search(missing, vector, limit=1)
+    with pytest.raises(CLIENT_ERRORS):
+        client.get_collection_stats(missing)
+
+
+def test_euclidean_and_dot_distances(client: VectorDBClient) -> None:
+    a, b = np.array([1.0, 0.0, 0.0, 0.0]), np.array([0.0, 3.0, 4.0, 0.0])
+    for metric, expected in (("euclidean", float(np.linalg.norm(a - b))), ("dot_product", 1.0)):
+        name = f"dvec_{uuid.uuid4().hex[:10]}"
+        client.create_collection_simple(name, 4, metric)
+        ids = client.insert_vectors(
+            name, [Vector(id="a", data=a.tolist()), Vector(id="b", data=b.tolist())]
+        ).vector_ids
+        hits = client.search(name, a, limit=2).results
+        assert [h.id for h in hits] == ids
+        assert hits[1].distance == pytest.approx(expected, abs=1e-5)
+        assert all(h.distance >= 0 for h in hits)
+        client.delete_collection(name)
