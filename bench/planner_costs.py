@@ -18,8 +18,8 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import faiss  # noqa: E402
-import numpy as np  # noqa: E402
+import faiss
+import numpy as np
 
 
 def per_query_us(fn, queries: np.ndarray, reps: int = 5) -> float:

@@ -65,6 +65,7 @@ OPERATIONS: list[tuple[str, str, str, type | None, type, int]] = [
     ),
     ("get", "/health/live", "Liveness", None, s.HealthOut, 200),
     ("get", "/health/ready", "Readiness: collections loaded", None, s.HealthOut, 200),
+    ("get", "/v1/demo/status", "Demo ingest progress and facets", None, s.DemoStatusOut, 200),
 ]
 
 ERROR_STATUSES = {
@@ -73,7 +74,14 @@ ERROR_STATUSES = {
     "409": "The collection already exists",
     "413": "The body, a text or a batch is too large",
     "422": "The request is well-formed JSON but invalid",
+    "429": "Rate limited; Retry-After says when to try again",
     "503": "A dependency is unavailable",
+}
+# Operations that take no input answer with their own body or not at all on failure.
+OWN_ERRORS: dict[str, dict[str, tuple[str, type]]] = {
+    "/health/live": {},
+    "/health/ready": {"503": ("Still loading: not ready for traffic", s.HealthOut)},
+    "/v1/demo/status": {},
 }
 
 
@@ -95,13 +103,7 @@ def build_openapi() -> dict[str, Any]:
                     "description": "OK",
                     "content": {"application/json": {"schema": _ref(response)}},
                 },
-                **{
-                    code: {
-                        "description": text,
-                        "content": {"application/json": {"schema": _ref(s.ErrorOut)}},
-                    }
-                    for code, text in ERROR_STATUSES.items()
-                },
+                **_errors(path),
             },
         }
         if "{name}" in path:
@@ -119,6 +121,16 @@ def build_openapi() -> dict[str, Any]:
         "info": {"title": "vecfleet", "version": "1", "description": "Filtered vector search."},
         "paths": paths,
         "components": {"schemas": components},
+    }
+
+
+def _errors(path: str) -> dict[str, Any]:
+    statuses = OWN_ERRORS.get(
+        path, {code: (text, s.ErrorOut) for code, text in ERROR_STATUSES.items()}
+    )
+    return {
+        code: {"description": text, "content": {"application/json": {"schema": _ref(body)}}}
+        for code, (text, body) in statuses.items()
     }
 
 

@@ -1,14 +1,49 @@
 """Wire structs of the native /v1 API: decoded and validated by msgspec, and the source of
-the OpenAPI document, so the published schema and the server's behaviour cannot drift."""
+the OpenAPI document, so the published schema and the server's behaviour cannot drift.
+
+Bounds that the engine and the gateway enforce (name characters, dims, limits, id and text
+lengths, batch sizes) are declared here too, from the same constants, so a client reading
+the schema learns them and a request outside them fails at decoding with a 422.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
+from msgspec import Meta
 
-PointIdWire = str | int
+from vecfleet.engine.config import MAX_DIM
+from vecfleet.engine.validate import INT64_MAX, MAX_ID_CHARS, MAX_LIMIT
+from vecfleet.gateway.service import MAX_BATCH_SEARCHES, MAX_POINTS_PER_WRITE, MAX_TEXT_CHARS
+from vecfleet.types import FieldType, IndexKind, Metric
+
+PointIdWire = (
+    Annotated[str, Meta(min_length=1, max_length=MAX_ID_CHARS)]
+    | Annotated[int, Meta(ge=-INT64_MAX - 1, le=INT64_MAX)]
+)
 Filter = dict[str, Any]
+CollectionName = Annotated[
+    str,
+    Meta(
+        pattern=r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*$",
+        min_length=1,
+        max_length=128,
+        description="1-128 characters from A-Z a-z 0-9 _ - . , not starting with '.'",
+    ),
+]
+Dim = Annotated[int, Meta(ge=1, le=MAX_DIM)]
+Limit = Annotated[int, Meta(ge=1, le=MAX_LIMIT)]
+Text = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        description=(
+            "embedded by the server's model; must hold a non-space character; "
+            f"over {MAX_TEXT_CHARS} characters is a 413"
+        ),
+    ),
+]
 
 
 class Strict(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=False):
@@ -16,23 +51,26 @@ class Strict(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=False):
 
 
 class CreateCollectionIn(Strict):
-    name: str
-    dim: int
-    metric: str = "cosine"
-    index: str = "hnsw"
-    payload_schema: dict[str, str] = {}
+    name: CollectionName
+    dim: Dim
+    metric: Metric = "cosine"
+    index: IndexKind = "hnsw"
+    payload_schema: dict[str, FieldType] = {}
     settings: dict[str, Any] = {}
 
 
 class PointWire(Strict):
     id: PointIdWire
     vector: list[float] | None = None
-    text: str | None = None
+    text: Text | None = None
     payload: dict[str, Any] | None = None
 
 
 class UpsertIn(Strict):
-    points: list[PointWire]
+    points: Annotated[
+        list[PointWire],
+        Meta(min_length=1, description=f"over {MAX_POINTS_PER_WRITE} points is a 413"),
+    ]
 
 
 class GetIn(Strict):
@@ -50,22 +88,27 @@ class CountIn(Strict):
 
 class ScrollIn(Strict):
     filter: Filter | None = None
-    limit: int = 100
-    cursor: int | None = None
+    limit: Limit = 100
+    cursor: Annotated[int, Meta(ge=0)] | None = None
+
+
+class SearchParams(Strict):
+    ef: Annotated[int, Meta(ge=1, le=32768)] | None = None
+    exact: bool = False
 
 
 class SearchIn(Strict):
     vector: list[float] | None = None
-    text: str | None = None
-    limit: int = 10
+    text: Text | None = None
+    limit: Limit = 10
     filter: Filter | None = None
-    params: dict[str, Any] | None = None
+    params: SearchParams | None = None
     with_payload: bool = True
     with_vectors: bool = False
 
 
 class SearchBatchIn(Strict):
-    searches: list[SearchIn]
+    searches: Annotated[list[SearchIn], Meta(min_length=1, max_length=MAX_BATCH_SEARCHES)]
 
 
 # ---------------------------------------------------------------------- responses
@@ -143,3 +186,16 @@ class ErrorOut(msgspec.Struct):
 class HealthOut(msgspec.Struct):
     status: str
     collections: int = 0
+
+
+class DemoStatusOut(msgspec.Struct):
+    """Progress of the background demo ingest and the facet values the console offers."""
+
+    state: str  # off | idle | embedding | indexing | ready | failed
+    total: int
+    done: int
+    error: str
+    elapsed_s: float
+    collection: str
+    industries: list[str]
+    severities: list[str]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 import numpy as np
 from starlette.requests import Request
 from starlette.responses import Response
@@ -13,6 +14,12 @@ from vecfleet.api import schemas as s
 from vecfleet.api.wire import decode, json_response
 from vecfleet.gateway import Gateway, PointIn, SearchOutcome
 from vecfleet.models import Point
+
+
+def _params(params: s.SearchParams | None) -> dict[str, Any] | None:
+    if params is None:
+        return None
+    return {k: v for k, v in msgspec.structs.asdict(params).items() if v is not None}
 
 
 def _point_out(p: Point) -> s.PointOut:
@@ -98,7 +105,7 @@ def routes(gw: Gateway, max_body_bytes: int) -> list[Route]:
             body.text,
             body.limit,
             body.filter,
-            body.params,
+            _params(body.params),
             body.with_payload,
             body.with_vectors,
         )
@@ -112,7 +119,7 @@ def routes(gw: Gateway, max_body_bytes: int) -> list[Route]:
                 "text": q.text,
                 "limit": q.limit,
                 "filter": q.filter,
-                "params": q.params,
+                "params": _params(q.params),
                 "with_payload": q.with_payload,
                 "with_vectors": q.with_vectors,
             }
