@@ -24,7 +24,7 @@ from vecfleet.engine.validate import (
     check_search_params,
     normalise,
 )
-from vecfleet.errors import ValidationError
+from vecfleet.errors import CollectionNotFound, ValidationError
 from vecfleet.models import Explain, Hit, Point, WriteAck
 from vecfleet.types import PointId
 
@@ -34,11 +34,18 @@ class CollectionHandle:
 
     def __init__(self, db: Database, collection: Collection) -> None:
         self._db = db
-        self._col = collection
+        self._collection = collection
         self.name = collection.config.name
         self.config = collection.config
         self._dim = collection.config.dim
         self._cosine = collection.config.metric == "cosine"
+
+    @property
+    def _col(self) -> Collection:
+        """The live collection; a handle outliving a drop answers like a missing name."""
+        if self._collection.dropped:
+            raise CollectionNotFound(self.name)
+        return self._collection
 
     # ------------------------------------------------------------------ writes
     def upsert(

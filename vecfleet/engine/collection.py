@@ -90,6 +90,7 @@ class Collection:
         self.build_errors: list[BaseException] = []
         self._building: set[str] = set()  # segment dirs being written; not orphans
         self._closed = False
+        self.dropped = False
         for segment in frozen or []:
             slot = Slot(segment)
             with self._lock.write():

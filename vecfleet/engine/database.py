@@ -234,6 +234,7 @@ class Database:
         if isinstance(op, DropCollection):
             col = self._collections.pop(op.name, None)
             if col is not None:
+                col.dropped = True
                 col.close()
             return None
         raise CorruptData(f"unknown log record {type(op).__name__}")

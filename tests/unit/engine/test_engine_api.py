@@ -224,3 +224,14 @@ def test_public_surface_is_pinned():
             "connect",
         ]
     )
+
+
+def test_a_handle_to_a_dropped_collection_reports_it_missing(db, rng):
+    col = make(db)
+    col.upsert(ids=[1], vectors=unit_rows(rng, 1, 8))
+    db.drop_collection("c")
+    with pytest.raises(vecfleet.CollectionNotFound):
+        col.search(np.ones(8), limit=1)
+    with pytest.raises(vecfleet.CollectionNotFound):
+        col.upsert(ids=[2], vectors=unit_rows(rng, 1, 8))
+    assert db.list_collections() == []
