@@ -2,6 +2,8 @@
 
 msgspec structs: a search builds one ``Hit`` per result, and these construct several times
 faster than frozen dataclasses, which matters at tens of thousands of searches a second.
+Results are not tracked by the cycle collector (``gc=False``): they hold no cycles, and
+thousands of them kept by a caller would otherwise make every collection pass slower.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import Any
 import msgspec
 
 
-class Hit(msgspec.Struct, frozen=True):
+class Hit(msgspec.Struct, frozen=True, gc=False):
     """One search result. cosine/dot: higher score = closer; l2: score is the distance."""
 
     id: str | int
@@ -20,7 +22,7 @@ class Hit(msgspec.Struct, frozen=True):
     vector: Any = None  # numpy float32 row when asked for
 
 
-class Point(msgspec.Struct, frozen=True):
+class Point(msgspec.Struct, frozen=True, gc=False):
     id: str | int
     payload: dict[str, Any]
     vector: Any = None

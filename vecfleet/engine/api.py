@@ -98,6 +98,10 @@ class CollectionHandle:
         params: dict[str, Any] | None = None,
         with_vectors: bool = False,
     ) -> list[Hit]:
+        if filter is None and params is None and not with_vectors:
+            # The common case, kept short: no filter to parse, default parameters.
+            query = check_query(vector, self._dim, unit=self._cosine)
+            return self._col.search(query, check_limit(limit), None, None, None)[0]
         query = check_query(vector, self._dim)
         return self._search(query, limit, filter, params, with_vectors)[0]
 

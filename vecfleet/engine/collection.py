@@ -218,6 +218,17 @@ class Collection:
     ) -> list[list[Hit]]:
         ef = ef or self.params.ef_search
         nq = queries.shape[0]
+        if node is None and not exact and not with_vectors:
+            # One sealed segment, nothing deleted, nothing unsealed: the graph alone answers.
+            # Slots are swapped by assignment, so reading them needs no lock; the segment
+            # object stays valid for as long as this call holds it.
+            slots = self._slots
+            if len(slots) == 1 and self._growing.segment.size == 0:
+                seg = slots[0].segment
+                if seg.deleted == 0 and seg.index is not None:
+                    self.plan_counts["ann"] = self.plan_counts.get("ann", 0) + 1
+                    found = seg.index.search(queries, min(k, seg.size), ef, None)
+                    return self._merge([(seg, found.scores, found.rows)], nq, k, False)
         with self._lock.read():
             parts: list[tuple[Segment, np.ndarray, np.ndarray]] = []
             for slot in self._all_slots():
@@ -335,6 +346,17 @@ class Collection:
         with_vectors: bool,
     ) -> list[list[Hit]]:
         l2 = self.config.metric == "l2"
+        if len(parts) == 1 and not l2 and not with_vectors:
+            seg, scores, rows = parts[0]
+            ids, payload = seg.ids, seg.payloads.payload
+            return [
+                [
+                    Hit(ids[r], s, payload(r))
+                    for s, r in zip(scores[q].tolist(), rows[q].tolist(), strict=True)
+                    if r >= 0
+                ][:k]
+                for q in range(nq)
+            ]
         out: list[list[Hit]] = []
         for q in range(nq):
             cand = [

@@ -5,6 +5,7 @@ Messages name the offending row and say what is allowed.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -65,20 +66,41 @@ def check_matrix(vectors: Any, dim: int, field: str = "vectors") -> Matrix:
     return np.ascontiguousarray(matrix)
 
 
-def check_query(vector: Any, dim: int) -> Matrix:
-    try:
-        arr = np.asarray(vector, dtype=np.float32)
-    except (TypeError, ValueError) as exc:
-        raise ValidationError(f"vector must be {dim} numbers: {exc}", field="vector") from exc
-    if arr.ndim == 1:
-        arr = arr[None, :]
-    return check_matrix(arr, dim, "vector") if arr.shape[0] == 1 else _one_row_error(arr, dim)
+def check_query(vector: Any, dim: int, unit: bool = False) -> Matrix:
+    """One query as a contiguous (1, dim) float32 row; ``unit`` scales it to length 1.
 
-
-def _one_row_error(arr: np.ndarray, dim: int) -> Matrix:
-    raise ValidationError(
-        f"vector must have shape ({dim},), got {tuple(arr.shape)}", field="vector"
-    )
+    This is the hot path of every search, so the finiteness check rides on the squared
+    norm (finite only if every element is) and a row that is already unit length is used
+    as it is, without a copy.
+    """
+    arr = vector
+    if type(arr) is not np.ndarray or arr.dtype != np.float32:
+        try:
+            arr = np.asarray(vector, dtype=np.float32)
+        except (TypeError, ValueError) as exc:
+            raise ValidationError(f"vector must be {dim} numbers: {exc}", field="vector") from exc
+    if arr.shape == (dim,):
+        arr = arr.reshape(1, dim)
+    elif arr.shape != (1, dim):
+        raise ValidationError(
+            f"vector must have shape ({dim},), got {tuple(arr.shape)}", field="vector"
+        )
+    if not arr.flags.c_contiguous:
+        arr = np.ascontiguousarray(arr)
+    squared = float(np.dot(arr[0], arr[0]))
+    if not math.isfinite(squared):
+        if not np.isfinite(arr).all():
+            raise ValidationError(
+                "vector contains NaN or Inf; only finite values are allowed", field="vector"
+            )
+        squared = float(np.dot(arr[0].astype(np.float64), arr[0].astype(np.float64)))
+    if unit and abs(squared - 1.0) > 1e-6:
+        if squared == 0.0:
+            raise ValidationError(
+                "vector is all zeros; cosine needs a non-zero vector", field="vector"
+            )
+        arr = np.multiply(arr, np.float32(1.0 / math.sqrt(squared)))
+    return arr
 
 
 def normalise(matrix: Matrix, field: str = "vectors") -> Matrix:

@@ -60,6 +60,20 @@ def _map_vectors(directory: Path, dim: int) -> Matrix:
     return np.memmap(path, dtype=np.float32, mode="r", shape=(n, dim))
 
 
+def _search_into(
+    index: faiss.Index, queries: Matrix, k: int, params: faiss.SearchParameters | None
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+    """``index.search`` without the wrapper's re-checks: queries are already contiguous
+    float32 rows of the right width, validated once at the API edge."""
+    n = queries.shape[0]
+    distances = np.empty((n, k), dtype=np.float32)
+    labels = np.empty((n, k), dtype=np.int64)
+    index.search_c(
+        n, faiss.swig_ptr(queries), k, faiss.swig_ptr(distances), faiss.swig_ptr(labels), params
+    )
+    return distances, labels
+
+
 def _selector(bitmap: npt.NDArray[np.uint8] | None, n: int) -> faiss.IDSelector | None:
     if bitmap is None:
         return None
@@ -88,11 +102,7 @@ class FaissIndex:
         self, queries: Matrix, k: int, ef: int, bitmap: npt.NDArray[np.uint8] | None
     ) -> tuple[np.ndarray, np.ndarray]:
         selector = _selector(bitmap, self.size)
-        params = self._params(ef, selector)
-        if params is None:
-            distances, labels = self.index.search(queries, k)
-        else:
-            distances, labels = self.index.search(queries, k, params=params)
+        distances, labels = _search_into(self.index, queries, k, self._params(ef, selector))
         del selector, bitmap  # the selector points into bitmap; both must outlive the search
         return distances, labels
 
@@ -133,6 +143,10 @@ class FlatIndex(FaissIndex):
 class HNSWIndex(FaissIndex):
     kind = "hnsw"
 
+    def __init__(self, index: faiss.Index, metric: str, params: IndexParams) -> None:
+        super().__init__(index, metric, params)
+        index.hnsw.efSearch = params.ef_search
+
     @classmethod
     def build(cls, vectors: Matrix, metric: str, params: IndexParams) -> HNSWIndex:
         index = faiss.IndexHNSWFlat(vectors.shape[1], params.hnsw_m, faiss_metric(metric))
@@ -146,11 +160,12 @@ class HNSWIndex(FaissIndex):
     def _raw_search(
         self, queries: Matrix, k: int, ef: int, bitmap: npt.NDArray[np.uint8] | None
     ) -> tuple[np.ndarray, np.ndarray]:
-        if bitmap is None:
-            # Setting efSearch on the index skips building a parameters object per query.
-            self.index.hnsw.efSearch = max(ef, k)
-            return self.index.search(queries, k)  # type: ignore[no-any-return]
-        return super()._raw_search(queries, k, max(ef, k), bitmap)
+        ef = max(ef, k)
+        if bitmap is None and ef == self.params.ef_search:
+            # The index keeps the default efSearch, so the common search needs no
+            # per-call parameters object (and stays thread-safe: nothing is mutated).
+            return _search_into(self.index, queries, k, None)
+        return super()._raw_search(queries, k, ef, bitmap)
 
 
 class RescoredIndex(FaissIndex):
