@@ -36,7 +36,7 @@ class CollectionConfig:
     ef_construction: int = 200
     ef_search: int = 64
     rescore_factor: int = 4
-    ivf_nprobe: int = 32
+    ivf_nprobe: int = 64
     seal_rows: int = 100_000
     max_segment_rows: int = 1_000_000
     merge_deleted_fraction: float = 0.2

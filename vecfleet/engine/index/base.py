@@ -25,7 +25,7 @@ class IndexParams:
     ef_construction: int = 200
     ef_search: int = 64
     rescore_factor: int = 4
-    ivf_nprobe: int = 32
+    ivf_nprobe: int = 64
     pq_subquantizers: int = 48
 
 

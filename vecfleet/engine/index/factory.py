@@ -14,8 +14,8 @@ from vecfleet.engine.index.faiss_indexes import (
 )
 from vecfleet.types import Matrix
 
-# Below this many rows an IVF index cannot train well; such segments are searched exactly.
-IVF_MIN_ROWS = 4096
+# Below this many rows IVF-PQ cannot train (PQ wants 39 points per centroid); exact instead.
+IVF_MIN_ROWS = 10_000
 
 
 def build_index(
