@@ -60,6 +60,72 @@ def _snapshot_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ingest(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from vecfleet.ingest import EmbeddedSink, HttpSink, Report, count_lines, ingest, parse_lines
+
+    path = Path(args.file)
+    if not path.exists():
+        print(f"vecfleet: {path} does not exist", file=sys.stderr)
+        return 2
+    vectors = np.load(args.vectors, mmap_mode="r") if args.vectors else None
+    report = Report()
+    lines = parse_lines(path, args.id_field, args.text_field, vectors, report)
+    total = count_lines(path)
+    if args.data_dir:
+        from vecfleet.engine.api import EmbeddedDatabase
+        from vecfleet.errors import CollectionNotFound
+
+        embedder = None
+        if vectors is None:
+            from vecfleet.embed import MiniLMEmbedder
+
+            embedder = MiniLMEmbedder()
+        dim = int(vectors.shape[1]) if vectors is not None else embedder.dim  # type: ignore[union-attr]
+        with EmbeddedDatabase(args.data_dir) as db:
+            try:
+                col = db.collection(args.collection)
+            except CollectionNotFound:
+                col = db.create_collection(
+                    args.collection, dim=dim, index=args.index, payload_schema=_schema(args.schema)
+                )
+            ingest(lines, EmbeddedSink(col, embedder), args.batch_size, report, total)
+            col.optimize()
+    else:
+        import httpx
+
+        client = httpx.Client(base_url=args.url, timeout=60)
+        if client.get(f"/v1/collections/{args.collection}").status_code == 404:
+            dim = int(vectors.shape[1]) if vectors is not None else 384
+            created = client.post(
+                "/v1/collections",
+                json={
+                    "name": args.collection,
+                    "dim": dim,
+                    "index": args.index,
+                    "payload_schema": _schema(args.schema),
+                },
+            )
+            if created.status_code >= 300:
+                print(f"vecfleet: cannot create {args.collection}: {created.text}", file=sys.stderr)
+                return 2
+        ingest(lines, HttpSink(args.url, args.collection), args.batch_size, report, total)
+    print(report.summary())
+    return 0 if report.written or not report.read else 1
+
+
+def _schema(text: str | None) -> dict[str, str]:
+    if not text:
+        return {}
+    pairs = [item.split("=", 1) for item in text.split(",") if item.strip()]
+    if any(len(p) != 2 for p in pairs):
+        raise SystemExit(
+            "vecfleet: --schema wants field=type pairs, e.g. industry=keyword,date=datetime"
+        )
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
 def _serve(args: argparse.Namespace) -> int:
     from vecfleet.runtime import serve
 
@@ -93,6 +159,41 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=None, help="server worker processes")
     serve.add_argument("--config", default=None, help="TOML settings file")
     serve.set_defaults(func=_serve)
+
+    ing = sub.add_parser(
+        "ingest",
+        help="load a JSONL(.gz) file into a collection",
+        description="Load one JSON object per line into a collection, in batches, with a "
+        "progress bar; lines that cannot be used are reported and skipped.",
+    )
+    ing.add_argument("file", help="JSONL or JSONL.gz file, one object per line")
+    ing.add_argument("--collection", required=True, help="target collection (created if missing)")
+    ing.add_argument("--id-field", default="id", help="field holding the point id (default id)")
+    ing.add_argument(
+        "--text-field",
+        default="text",
+        help="field to embed when no --vectors file is given (default text)",
+    )
+    ing.add_argument(
+        "--vectors", default=None, help=".npy float matrix, row i = line i (skips embedding)"
+    )
+    ing.add_argument(
+        "--url",
+        default="http://127.0.0.1:8080",
+        help="server to write to (default http://127.0.0.1:8080)",
+    )
+    ing.add_argument(
+        "--data-dir", default=None, help="write into this data directory instead of a server"
+    )
+    ing.add_argument("--index", default="hnsw", help="index kind for a new collection")
+    ing.add_argument(
+        "--schema",
+        default=None,
+        help="payload schema for a new collection: field=type,... "
+        "(types: keyword, integer, float, datetime, bool)",
+    )
+    ing.add_argument("--batch-size", type=int, default=256, help="points per write (default 256)")
+    ing.set_defaults(func=_ingest)
 
     snap = sub.add_parser("snapshot", help="create, list or restore snapshots of a data directory")
     snap_sub = snap.add_subparsers(dest="action", required=True, metavar="ACTION")
