@@ -40,9 +40,7 @@ HEADERS = {
 
 def demo_status(demo: Any, collection: str) -> DemoStatusOut:
     """The loader's progress (``state`` ``off`` without a loader) plus the page's facets."""
-    progress: dict[str, Any] = (
-        demo.progress.as_dict() if demo is not None else {"state": "off"}
-    )
+    progress: dict[str, Any] = demo.progress.as_dict() if demo is not None else {"state": "off"}
     return DemoStatusOut(
         state=progress["state"],
         total=progress.get("total", 0),
@@ -76,8 +74,7 @@ def console_routes(gateway: Gateway, demo: Any) -> list[BaseRoute]:
         return json_response(demo_status(demo, collection), headers={"Cache-Control": "no-store"})
 
     routes: list[BaseRoute] = [
-        _asset_route(path, filename, media_type)
-        for path, (filename, media_type) in ASSETS.items()
+        _asset_route(path, filename, media_type) for path, (filename, media_type) in ASSETS.items()
     ]
     routes.append(Route("/v1/demo/status", status, methods=["GET"]))
     return routes
