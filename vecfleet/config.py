@@ -52,6 +52,35 @@ class EmbedSettings:
 
 
 @dataclass(frozen=True)
+class CacheSettings:
+    """Result cache tiers (DESIGN §5.4). An empty URL turns that tier off; L1 is off at
+    ``l1_bytes = 0``. ``namespace`` prefixes every key: gateways that serve the same data
+    share it; empty means one derived from this host and data directory, so servers of
+    different data never share entries. ``bus_url`` is the Redis server that carries
+    write epochs between gateways of the same data; empty keeps them in-process, which
+    is right for a server that alone holds its data directory."""
+
+    enabled: bool = True
+    l1_bytes: int = 256 << 20
+    l1_ttl_s: float = 60.0
+    l2_url: str = ""
+    l2_ttl_s: float = 300.0
+    l3_url: str = ""
+    l3_ttl_s: float = 3600.0
+    bus_url: str = ""
+    namespace: str = ""
+    timeout_ms: float = 20.0
+    pool_size: int = 32
+    breaker_failures: int = 5
+    breaker_reset_s: float = 1.0
+    ttl_jitter: float = 0.1
+    xfetch_beta: float = 1.0
+    # Cache-Control max-age of GET searches. 0 makes HTTP caches revalidate every time
+    # (cheap: a 304 needs no search) and so never serve an answer older than a write.
+    http_max_age_s: int = 0
+
+
+@dataclass(frozen=True)
 class DemoSettings:
     enabled: bool = True
     collection: str = "incidents"
@@ -65,8 +94,10 @@ class Settings:
     storage: StorageSettings = field(default_factory=StorageSettings)
     embed: EmbedSettings = field(default_factory=EmbedSettings)
     demo: DemoSettings = field(default_factory=DemoSettings)
+    cache: CacheSettings = field(default_factory=CacheSettings)
 
     def validate(self) -> Settings:
+        cache = self.cache
         checks = [
             (1 <= self.server.port <= 65535, "server.port must be in 1..65535"),
             (self.server.workers >= 1, "server.workers must be at least 1"),
@@ -85,6 +116,29 @@ class Settings:
             ),
             (self.embed.max_batch >= 1, "embed.max_batch must be at least 1"),
             (self.demo.size >= 0, "demo.size must not be negative"),
+            (cache.l1_bytes >= 0, "cache.l1_bytes must not be negative"),
+            (
+                min(cache.l1_ttl_s, cache.l2_ttl_s, cache.l3_ttl_s) > 0,
+                "cache.l1_ttl_s, cache.l2_ttl_s and cache.l3_ttl_s must be positive",
+            ),
+            (cache.timeout_ms > 0, "cache.timeout_ms must be positive"),
+            (cache.pool_size >= 1, "cache.pool_size must be at least 1"),
+            (cache.breaker_failures >= 1, "cache.breaker_failures must be at least 1"),
+            (cache.breaker_reset_s > 0, "cache.breaker_reset_s must be positive"),
+            (0 <= cache.ttl_jitter < 1, "cache.ttl_jitter must be in [0, 1)"),
+            (cache.xfetch_beta >= 0, "cache.xfetch_beta must not be negative"),
+            (cache.http_max_age_s >= 0, "cache.http_max_age_s must not be negative"),
+            *(
+                (
+                    not url or url.startswith(("redis://", "rediss://", "unix://")),
+                    f"cache.{name} must be a redis://, rediss:// or unix:// URL, got {url!r}",
+                )
+                for name, url in (
+                    ("l2_url", cache.l2_url),
+                    ("l3_url", cache.l3_url),
+                    ("bus_url", cache.bus_url),
+                )
+            ),
         ]
         for ok, message in checks:
             if not ok:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import logging
 import os
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +20,7 @@ from typing import Any
 from starlette.applications import Starlette
 
 from vecfleet.api.app import build_app
-from vecfleet.config import EmbedSettings, Settings, load_settings
+from vecfleet.config import CacheSettings, EmbedSettings, Settings, load_settings
 from vecfleet.demo.loader import DemoLoader, open_demo_collection
 from vecfleet.embed import (
     BatchingEmbedder,
@@ -31,6 +33,9 @@ from vecfleet.embed import (
 from vecfleet.engine.api import EmbeddedDatabase
 from vecfleet.engine.database import DatabaseSettings
 from vecfleet.gateway import Gateway
+from vecfleet.gateway.breaker import CircuitBreaker
+from vecfleet.gateway.cache import MemoryCache, RedisCache, Tier, TieredCache, redis_client
+from vecfleet.gateway.epochs import EpochBus, Epochs, LocalEpochBus, RedisEpochBus
 
 log = logging.getLogger("vecfleet")
 
@@ -43,6 +48,43 @@ def build_embedder(settings: EmbedSettings) -> Embedder:
             settings.base_url, settings.openai_model, settings.api_key, settings.dim
         )
     return MiniLMEmbedder()
+
+
+def cache_namespace(settings: CacheSettings, data_dir: Path) -> str:
+    """The key namespace: the configured one, else one naming this host's data directory."""
+    if settings.namespace:
+        return settings.namespace
+    where = f"{socket.gethostname()}:{data_dir.resolve()}"
+    return "vf-" + hashlib.blake2b(where.encode(), digest_size=6).hexdigest()
+
+
+def build_cache(settings: CacheSettings, namespace: str) -> tuple[TieredCache | None, Epochs]:
+    """The result cache tiers and the epoch table the settings ask for.
+
+    Networked tiers each get a breaker and the ``timeout_ms`` deadline. Epochs travel
+    over Redis pub/sub when ``bus_url`` is set, otherwise they stay in this process.
+    """
+    timeout_s = settings.timeout_ms / 1000
+    bus: EpochBus = LocalEpochBus()
+    if settings.bus_url:
+        bus = RedisEpochBus(redis_client(settings.bus_url, 4), namespace, timeout_s)
+    epochs = Epochs(bus)
+    if not settings.enabled:
+        return None, epochs
+    tiers = []
+    if settings.l1_bytes > 0:
+        tiers.append(Tier("l1", MemoryCache(settings.l1_bytes), settings.l1_ttl_s))
+    for name, url, ttl_s in (
+        ("l2", settings.l2_url, settings.l2_ttl_s),
+        ("l3", settings.l3_url, settings.l3_ttl_s),
+    ):
+        if url:
+            breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_reset_s)
+            cache = RedisCache.from_url(url, settings.pool_size)
+            tiers.append(Tier(name, cache, ttl_s, breaker, timeout_s))
+    if not tiers:
+        return None, epochs
+    return TieredCache(tiers, settings.ttl_jitter, settings.xfetch_beta), epochs
 
 
 @dataclass
@@ -74,7 +116,17 @@ def build_embedded(settings: Settings, embedder: Embedder | None = None) -> Embe
         max_batch=settings.embed.max_batch,
         max_wait_s=settings.embed.max_wait_ms / 1000,
     )
-    gateway = Gateway(db, batching, server.search_threads, server.write_threads)
+    namespace = cache_namespace(settings.cache, data_dir)
+    cache, epochs = build_cache(settings.cache, namespace)
+    gateway = Gateway(
+        db,
+        batching,
+        server.search_threads,
+        server.write_threads,
+        cache=cache,
+        epochs=epochs,
+        cache_namespace=namespace,
+    )
     demo = None
     extra: list[Any] = []
     if settings.demo.enabled:
@@ -87,10 +139,11 @@ def build_embedded(settings: Settings, embedder: Embedder | None = None) -> Embe
 
     extra += console_routes(gateway, demo)
     extra += dvecdb_routes(gateway)
-    app = build_app(gateway, extra, server.max_body_bytes)
+    app = build_app(gateway, extra, server.max_body_bytes, settings.cache.http_max_age_s)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        await gateway.start()
         if demo is not None:
             demo.start()
         try:

@@ -7,6 +7,7 @@ from typing import Any
 import msgspec
 
 from vecfleet.api import schemas as s
+from vecfleet.engine.validate import MAX_LIMIT
 
 # (method, path, summary, request struct, response struct, success status)
 OPERATIONS: list[tuple[str, str, str, type | None, type, int]] = [
@@ -56,6 +57,14 @@ OPERATIONS: list[tuple[str, str, str, type | None, type, int]] = [
         200,
     ),
     (
+        "get",
+        "/v1/collections/{name}/search",
+        "Search by text; cacheable by HTTP caches (ETag, If-None-Match)",
+        None,
+        s.SearchOut,
+        200,
+    ),
+    (
         "post",
         "/v1/collections/{name}/search/batch",
         "Several searches in one call",
@@ -67,6 +76,54 @@ OPERATIONS: list[tuple[str, str, str, type | None, type, int]] = [
     ("get", "/health/ready", "Readiness: collections loaded", None, s.HealthOut, 200),
     ("get", "/v1/demo/status", "Demo ingest progress and facets", None, s.DemoStatusOut, 200),
 ]
+
+_SEARCH = "/v1/collections/{name}/search"
+# Query and header parameters of operations that take no body, by (method, path).
+PARAMETERS: dict[tuple[str, str], list[dict[str, Any]]] = {
+    ("get", _SEARCH): [
+        {
+            "name": "q",
+            "in": "query",
+            "required": True,
+            "description": "the text to search for, embedded by the server's model; "
+            "longer texts go in the body of POST .../search",
+            "schema": {"type": "string", "minLength": 1, "maxLength": s.GET_MAX_PARAM_CHARS},
+        },
+        {
+            "name": "limit",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 10},
+        },
+        {
+            "name": "filter",
+            "in": "query",
+            "required": False,
+            "description": "a filter as URL-encoded JSON, as in the POST form",
+            "schema": {"type": "string", "maxLength": s.GET_MAX_PARAM_CHARS},
+        },
+        {
+            "name": "If-None-Match",
+            "in": "header",
+            "required": False,
+            "description": "an ETag from an earlier answer: 304 while it is still current",
+            "schema": {"type": "string", "maxLength": 256},
+        },
+    ],
+}
+_SERVING_HEADERS = {
+    "X-Cache": "Where the answer came from: l1, l2, l3, miss or bypass",
+    "Server-Timing": "Milliseconds spent in each pipeline stage",
+}
+_ETAG_HEADERS = {
+    "ETag": "Changes when the collection's data or the query changes",
+    "Cache-Control": "How long an HTTP cache may keep the answer without revalidating",
+}
+RESPONSE_HEADERS: dict[tuple[str, str], dict[str, str]] = {
+    ("post", _SEARCH): _SERVING_HEADERS,
+    ("get", _SEARCH): {**_SERVING_HEADERS, **_ETAG_HEADERS},
+}
+NOT_MODIFIED: set[tuple[str, str]] = {("get", _SEARCH)}
 
 ERROR_STATUSES = {
     "400": "The body is not JSON",
@@ -106,10 +163,21 @@ def build_openapi() -> dict[str, Any]:
                 **_errors(path),
             },
         }
+        headers = RESPONSE_HEADERS.get((method, path))
+        if headers:
+            op["responses"][str(status)]["headers"] = {
+                name: {"description": text, "schema": {"type": "string"}}
+                for name, text in headers.items()
+            }
+        if (method, path) in NOT_MODIFIED:
+            op["responses"]["304"] = {"description": "Not modified: the ETag is still current"}
+        parameters = list(PARAMETERS.get((method, path), []))
         if "{name}" in path:
-            op["parameters"] = [
-                {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
-            ]
+            parameters.insert(
+                0, {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+            )
+        if parameters:
+            op["parameters"] = parameters
         if request is not None:
             op["requestBody"] = {
                 "required": True,

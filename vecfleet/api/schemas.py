@@ -8,7 +8,7 @@ the schema learns them and a request outside them fails at decoding with a 422.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
@@ -97,6 +97,16 @@ class SearchParams(Strict):
     exact: bool = False
 
 
+# The GET form of search carries its query in the URL; URLs of a few kilobytes pass every
+# proxy and CDN, and percent-encoding can take 12 bytes per character. POST takes longer.
+GET_MAX_PARAM_CHARS = 512
+
+CacheMode = Annotated[
+    Literal["default", "bypass"],
+    Meta(description="bypass: neither read nor store the result cache for this search"),
+]
+
+
 class SearchIn(Strict):
     vector: list[float] | None = None
     text: Text | None = None
@@ -105,6 +115,7 @@ class SearchIn(Strict):
     params: SearchParams | None = None
     with_payload: bool = True
     with_vectors: bool = False
+    cache: CacheMode = "default"
 
 
 class SearchBatchIn(Strict):

@@ -1,19 +1,32 @@
-"""Native API routes (/v1): parse, make one gateway call, render."""
+"""Native API routes (/v1): parse, make one gateway call, render.
+
+Searches answer with ``X-Cache`` (``l1``, ``l2``, ``l3``, ``miss`` or ``bypass``) and
+``Server-Timing`` (milliseconds per pipeline stage). The GET form of text search answers
+with an ``ETag`` derived from the result-cache key, which covers the caller's scope, the
+query and the collection's data epoch: a write changes it, so an edge cache revalidating
+with ``If-None-Match`` gets ``304`` only while the answer is still current.
+"""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import msgspec
 import numpy as np
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from vecfleet.api import schemas as s
 from vecfleet.api.wire import decode, json_response
+from vecfleet.errors import ValidationError
 from vecfleet.gateway import Gateway, PointIn, SearchOutcome
+from vecfleet.gateway.cache.keys import PUBLIC_SCOPE, etag_of, scope_of
 from vecfleet.models import Point
+
+GET_SEARCH_PARAMS = ("q", "limit", "filter")
 
 
 def _params(params: s.SearchParams | None) -> dict[str, Any] | None:
@@ -40,6 +53,79 @@ def _search_out(outcome: SearchOutcome) -> s.SearchOut:
     return s.SearchOut(hits, round(outcome.took_ms, 3), outcome.plan)
 
 
+def _scope(request: Request) -> str:
+    return scope_of(request.headers.get("x-tenant"), request.headers.get("authorization"))
+
+
+def _serving_headers(outcome: SearchOutcome) -> dict[str, str]:
+    timing = ", ".join(
+        f'{stage};dur={ms:.3f};desc="{outcome.cache}"'
+        if stage == "cache"
+        else f"{stage};dur={ms:.3f}"
+        for stage, ms in outcome.timings.items()
+    )
+    headers = {"X-Cache": outcome.cache}
+    if timing:
+        headers["Server-Timing"] = timing
+    return headers
+
+
+def _query_param(params: QueryParams, name: str) -> str | None:
+    value = params.get(name)
+    if value is not None and len(value) > s.GET_MAX_PARAM_CHARS:
+        raise ValidationError(
+            f"query parameter {name} holds {len(value)} characters; the GET form takes at "
+            f"most {s.GET_MAX_PARAM_CHARS}: send longer searches as POST",
+            field=name,
+        )
+    return value
+
+
+def _query_text(params: QueryParams) -> str:
+    unknown = sorted(set(params) - set(GET_SEARCH_PARAMS))
+    if unknown:
+        raise ValidationError(
+            f"unknown query parameter {unknown[0]!r}; known: {', '.join(GET_SEARCH_PARAMS)}",
+            field=unknown[0],
+        )
+    text = _query_param(params, "q")
+    if text is None:
+        raise ValidationError("query parameter q (the text to search for) is required", field="q")
+    return text
+
+
+def _query_limit(params: QueryParams) -> int:
+    raw = params.get("limit")
+    if raw is None:
+        return 10
+    if not raw.isascii() or not raw.isdigit():
+        raise ValidationError(f"limit must be a positive integer, got {raw!r}", field="limit")
+    return int(raw)
+
+
+def _query_filter(params: QueryParams) -> dict[str, Any] | None:
+    raw = _query_param(params, "filter")
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise ValidationError(
+            'filter must be a URL-encoded JSON object such as {"industry": "Healthcare"}',
+            field="filter",
+        )
+    return value
+
+
+def _etag_matches(header: str | None, etag: str) -> bool:
+    if header is None:
+        return False
+    tags = [t.strip().removeprefix("W/") for t in header.split(",")]
+    return "*" in tags or etag in tags
+
+
 def _collection_out(info: dict[str, Any]) -> s.CollectionOut:
     return s.CollectionOut(
         name=info["name"],
@@ -51,7 +137,9 @@ def _collection_out(info: dict[str, Any]) -> s.CollectionOut:
     )
 
 
-def routes(gw: Gateway, max_body_bytes: int) -> list[Route]:
+def routes(gw: Gateway, max_body_bytes: int, http_max_age_s: int = 0) -> list[Route]:
+    revalidate = ", must-revalidate" if http_max_age_s == 0 else ""
+
     async def create_collection(request: Request) -> Response:
         body = await decode(request, s.CreateCollectionIn, max_body_bytes)
         info = await gw.create_collection(
@@ -108,11 +196,36 @@ def routes(gw: Gateway, max_body_bytes: int) -> list[Route]:
             _params(body.params),
             body.with_payload,
             body.with_vectors,
+            _scope(request),
+            body.cache,
         )
-        return json_response(_search_out(outcome))
+        return json_response(_search_out(outcome), headers=_serving_headers(outcome))
+
+    async def search_get(request: Request) -> Response:
+        params = request.query_params
+        scope = _scope(request)
+        query = gw.search_query(
+            request.path_params["name"],
+            text=_query_text(params),
+            limit=_query_limit(params),
+            filter=_query_filter(params),
+            scope=scope,
+        )
+        etag = etag_of(gw.prepare(query))
+        visibility = "public" if scope == PUBLIC_SCOPE else "private"
+        headers = {
+            "ETag": etag,
+            "Cache-Control": f"{visibility}, max-age={http_max_age_s}{revalidate}",
+            "Vary": "Authorization, X-Tenant",
+        }
+        if _etag_matches(request.headers.get("if-none-match"), etag):
+            return Response(status_code=304, headers=headers)
+        outcome = await gw.run(query)
+        return json_response(_search_out(outcome), headers={**headers, **_serving_headers(outcome)})
 
     async def search_batch(request: Request) -> Response:
         body = await decode(request, s.SearchBatchIn, max_body_bytes)
+        scope = _scope(request)
         searches = [
             {
                 "vector": q.vector,
@@ -122,6 +235,8 @@ def routes(gw: Gateway, max_body_bytes: int) -> list[Route]:
                 "params": _params(q.params),
                 "with_payload": q.with_payload,
                 "with_vectors": q.with_vectors,
+                "scope": scope,
+                "cache": q.cache,
             }
             for q in body.searches
         ]
@@ -140,5 +255,6 @@ def routes(gw: Gateway, max_body_bytes: int) -> list[Route]:
         Route(f"{base}/points/count", count, methods=["POST"]),
         Route(f"{base}/points/scroll", scroll, methods=["POST"]),
         Route(f"{base}/search", search, methods=["POST"]),
+        Route(f"{base}/search", search_get, methods=["GET"]),
         Route(f"{base}/search/batch", search_batch, methods=["POST"]),
     ]

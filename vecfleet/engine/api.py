@@ -173,6 +173,11 @@ class CollectionHandle:
     def memory_bytes(self) -> int:
         return self._col.memory_bytes()
 
+    @property
+    def applied_seq(self) -> int:
+        """Sequence number of the newest write applied to this collection."""
+        return self._col.applied_seq
+
     def info(self) -> dict[str, Any]:
         segments = self._col.segments()
         return {

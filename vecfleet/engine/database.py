@@ -135,6 +135,7 @@ class Database:
     # ------------------------------------------------------------------ recovery
     def _recover(self) -> None:
         started = time.perf_counter()
+        self._remove_orphan_segments()  # before any build starts: it would look like an orphan
         snapshot_seq = 0
         used = None
         for candidate in list_snapshots(self.snapshots_dir):
@@ -171,7 +172,6 @@ class Database:
             # The log was emptied (e.g. restored from a snapshot): continue numbering after it.
             self._log.skip_to(snapshot_seq)
             self._applied_seq = snapshot_seq
-        self._remove_orphan_segments()
         self.recovery = {
             "snapshot": str(used) if used else None,
             "snapshot_seq": snapshot_seq,

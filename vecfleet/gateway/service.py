@@ -4,6 +4,11 @@ Edges parse their wire format, make one call here and render the result, so the 
 API and the d-vecDB-compatible API validate identically (STYLE 5). The engine is
 synchronous; this module owns the thread pools that run it, keeping searches apart from
 writes so a burst of ingest cannot queue ahead of queries (STYLE 7).
+
+Searches run through the pipeline of ``pipeline.py`` (validate → result cache →
+single-flight → embed → engine), built once here. Every acknowledged write raises its
+collection's data epoch (``epochs.py``) before the caller hears of it, so no cached
+answer from before the write can be served afterwards.
 """
 
 from __future__ import annotations
@@ -20,14 +25,31 @@ import numpy as np
 from vecfleet.embed import BatchingEmbedder
 from vecfleet.engine.api import CollectionHandle, EmbeddedDatabase
 from vecfleet.errors import PayloadTooLarge, Unavailable, ValidationError
+from vecfleet.gateway.cache.keys import PUBLIC_SCOPE
+from vecfleet.gateway.cache.tiered import TieredCache
+from vecfleet.gateway.epochs import Epochs
+from vecfleet.gateway.limits import (
+    MAX_BATCH_SEARCHES,
+    MAX_POINTS_PER_WRITE,
+    MAX_TEXT_CHARS,
+    check_text,
+)
+from vecfleet.gateway.pipeline import SearchQuery, SearchResult, build_pipeline
+from vecfleet.gateway.singleflight import SingleFlight
 from vecfleet.models import Hit, Point, WriteAck
 from vecfleet.types import PointId
 
 T = TypeVar("T")
 
-MAX_TEXT_CHARS = 20_000
-MAX_POINTS_PER_WRITE = 10_000
-MAX_BATCH_SEARCHES = 256
+__all__ = [
+    "MAX_BATCH_SEARCHES",
+    "MAX_POINTS_PER_WRITE",
+    "MAX_TEXT_CHARS",
+    "Gateway",
+    "GatewayCounters",
+    "PointIn",
+    "SearchOutcome",
+]
 
 
 @dataclass
@@ -45,6 +67,9 @@ class SearchOutcome:
     hits: list[Hit]
     took_ms: float
     plan: list[dict[str, Any]] = field(default_factory=list)
+    cache: str = "miss"  # l1 | l2 | l3 | miss | bypass
+    timings: dict[str, float] = field(default_factory=dict)  # stage → milliseconds
+    key: str = ""  # the result-cache key (ETag source)
 
 
 @dataclass(frozen=True)
@@ -62,6 +87,9 @@ class Gateway:
         embedder: BatchingEmbedder | None,
         search_threads: int = 4,
         write_threads: int = 2,
+        cache: TieredCache | None = None,
+        epochs: Epochs | None = None,
+        cache_namespace: str = "vf",
     ) -> None:
         self.db = db
         self.embedder = embedder
@@ -70,6 +98,23 @@ class Gateway:
         self.embed_seconds_total = 0.0
         self.embed_calls = 0
         self.ready = True
+        self.cache = cache
+        self.epochs = epochs if epochs is not None else Epochs()
+        self.flights: SingleFlight[SearchResult] = SingleFlight()
+        self.pipeline = build_pipeline(
+            self.collection,
+            embedder,
+            self.embed,
+            self._read,
+            self.epochs,
+            cache,
+            self.flights,
+            cache_namespace,
+        )
+
+    async def start(self) -> None:
+        """Join the epoch bus; call once, inside the event loop that serves requests."""
+        await self.epochs.start()
 
     async def _read(self, fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._search_pool, fn)
@@ -90,6 +135,7 @@ class Gateway:
         col = await self._write(
             lambda: self.db.create_collection(name, dim, metric, index, payload_schema, **settings)
         )
+        await self.epochs.note_write(name, col.applied_seq)
         return col.info()
 
     async def list_collections(self) -> list[dict[str, Any]]:
@@ -99,7 +145,9 @@ class Gateway:
         return self.db.collection(name).info()
 
     async def drop_collection(self, name: str) -> WriteAck:
-        return await self._write(lambda: self.db.drop_collection(name))
+        ack = await self._write(lambda: self.db.drop_collection(name))
+        await self.epochs.note_write(name, ack.seq)
+        return ack
 
     def collection(self, name: str) -> CollectionHandle:
         return self.db.collection(name)
@@ -107,15 +155,7 @@ class Gateway:
     # ------------------------------------------------------------------ embedding
     async def embed(self, texts: list[str], field_name: str = "text") -> np.ndarray:
         for i, text in enumerate(texts):
-            if not isinstance(text, str) or not text.strip():
-                raise ValidationError(
-                    f"{field_name}[{i}] must be a non-empty string", field=field_name
-                )
-            if len(text) > MAX_TEXT_CHARS:
-                raise PayloadTooLarge(
-                    f"{field_name}[{i}] has {len(text)} characters; the limit is {MAX_TEXT_CHARS}",
-                    field=field_name,
-                )
+            check_text(text, f"{field_name}[{i}]", field_name)
         if self.embedder is None:
             raise Unavailable("this server has no embedding model; send vectors instead of text")
         started = time.perf_counter()
@@ -164,7 +204,9 @@ class Gateway:
         matrix = _stack(vectors, col.config.dim)
         ids = [p.id for p in points]
         payloads = [p.payload if p.payload is not None else {} for p in points]
-        return await self._write(lambda: col.upsert(ids, matrix, payloads))
+        ack = await self._write(lambda: col.upsert(ids, matrix, payloads))
+        await self.epochs.note_write(name, ack.seq)
+        return ack
 
     async def get_points(self, name: str, ids: list[PointId], with_vectors: bool) -> list[Point]:
         col = self.collection(name)
@@ -172,7 +214,9 @@ class Gateway:
 
     async def delete_points(self, name: str, ids: list[PointId]) -> WriteAck:
         col = self.collection(name)
-        return await self._write(lambda: col.delete(ids))
+        ack = await self._write(lambda: col.delete(ids))
+        await self.epochs.note_write(name, ack.seq)
+        return ack
 
     async def count(self, name: str, filter: dict[str, Any] | None) -> int:
         col = self.collection(name)
@@ -185,15 +229,33 @@ class Gateway:
         return await self._read(lambda: col.scroll(filter, limit, cursor))
 
     # ------------------------------------------------------------------ search
-    async def query_vector(self, col: CollectionHandle, vector: Any, text: str | None) -> Any:
-        if vector is not None and text is not None:
-            raise ValidationError("send either vector or text, not both", field="vector")
-        if vector is not None:
-            return vector
-        if text is None:
-            raise ValidationError("a search needs a vector or a text", field="vector")
-        self._check_dim(col)
-        return (await self.embed([text]))[0]
+    def search_query(
+        self,
+        name: str,
+        vector: Any = None,
+        text: str | None = None,
+        limit: int = 10,
+        filter: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+        with_payload: bool = True,
+        with_vectors: bool = False,
+        scope: str = PUBLIC_SCOPE,
+        cache: str = "default",
+    ) -> SearchQuery:
+        """A search to ``prepare`` and ``run``; ``scope`` isolates callers' cache entries."""
+        return SearchQuery(
+            name, vector, text, limit, filter, params, with_payload, with_vectors, scope, cache
+        )
+
+    def prepare(self, query: SearchQuery) -> str:
+        """Validate ``query`` without running it; its cache key (changes with the data)."""
+        return self.pipeline.prepare(query)
+
+    async def run(self, query: SearchQuery) -> SearchOutcome:
+        result = await self.pipeline(query)
+        return SearchOutcome(
+            result.hits, result.took_ms, result.plan, result.source, query.timings, query.key
+        )
 
     async def search(
         self,
@@ -205,16 +267,13 @@ class Gateway:
         params: dict[str, Any] | None = None,
         with_payload: bool = True,
         with_vectors: bool = False,
+        scope: str = PUBLIC_SCOPE,
+        cache: str = "default",
     ) -> SearchOutcome:
-        col = self.collection(name)
-        query = await self.query_vector(col, vector, text)
-        started = time.perf_counter()
-        hits = await self._read(lambda: col.search(query, limit, filter, params, with_vectors))
-        took = (time.perf_counter() - started) * 1000
-        if not with_payload:
-            hits = [Hit(h.id, h.score, None, h.vector) for h in hits]
-        plan = col.explain(None, filter, limit, params).plans
-        return SearchOutcome(hits, took, plan)
+        query = self.search_query(
+            name, vector, text, limit, filter, params, with_payload, with_vectors, scope, cache
+        )
+        return await self.run(query)
 
     async def search_batch(self, name: str, searches: list[dict[str, Any]]) -> list[SearchOutcome]:
         if not 1 <= len(searches) <= MAX_BATCH_SEARCHES:
@@ -224,6 +283,9 @@ class Gateway:
         return list(await asyncio.gather(*(self.search(name, **s) for s in searches)))
 
     async def close(self) -> None:
+        if self.cache is not None:
+            await self.cache.aclose()
+        await self.epochs.aclose()
         if self.embedder is not None:
             await self.embedder.aclose()
         self._search_pool.shutdown(wait=True)

@@ -1,0 +1,82 @@
+"""Result-cache keys: pure functions of everything that can change a search's answer.
+
+A key covers the caller's scope (tenant header and a hash of the credentials), the
+collection, the collection's data epoch, the query (float32 bytes of a vector, or the
+embedding model with the normalised text), the canonical filter text, the limit, the
+search parameters and the shape of the hits (payloads, vectors). Two requests share an
+entry only when every one of these agrees, so one tenant never reads another's entry,
+and a write, which raises the epoch, makes every older entry of the collection
+unreachable at once.
+
+The parts are serialised unambiguously (msgpack of a tuple, led by ``KEY_VERSION``) and
+hashed with BLAKE2b-128; the key is ``"<namespace>:s:<32 hex digits>"``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import msgspec
+
+KEY_VERSION = 1
+PUBLIC_SCOPE = "public"
+_encode = msgspec.msgpack.Encoder().encode
+
+
+def scope_of(tenant: str | None, authorization: str | None) -> str:
+    """The cache scope of a caller: its tenant and a hash of its credentials, or public.
+
+    The credentials are hashed so that neither a key nor a log line ever carries them.
+    """
+    parts = []
+    if tenant:
+        parts.append(f"tenant={tenant}")
+    if authorization:
+        digest = hashlib.sha256(authorization.encode("utf-8", "surrogatepass")).hexdigest()
+        parts.append(f"auth={digest[:32]}")
+    return ";".join(parts) or PUBLIC_SCOPE
+
+
+@dataclass(frozen=True, slots=True)
+class SearchIdentity:
+    """What a search asks, in canonical form (see ``search_key``)."""
+
+    collection: str
+    vector: bytes | None  # float32 little-endian bytes of the query vector
+    model: str | None  # embedding model id, for a text query
+    text: str | None  # normalised text, for a text query
+    filter: str  # canonical filter text; "{}" matches everything
+    limit: int
+    ef: int | None
+    exact: bool
+    with_payload: bool
+    with_vectors: bool
+
+
+def search_key(identity: SearchIdentity, scope: str, epoch: int, namespace: str = "vf") -> str:
+    """The cache key of ``identity`` asked by ``scope`` at data ``epoch``."""
+    i = identity
+    raw = _encode(
+        (
+            KEY_VERSION,
+            scope,
+            i.collection,
+            epoch,
+            i.vector,
+            i.model,
+            i.text,
+            i.filter,
+            i.limit,
+            i.ef,
+            i.exact,
+            i.with_payload,
+            i.with_vectors,
+        )
+    )
+    return f"{namespace}:s:{hashlib.blake2b(raw, digest_size=16).hexdigest()}"
+
+
+def etag_of(key: str) -> str:
+    """A strong HTTP entity tag for the answer stored under ``key``."""
+    return f'"{key.rsplit(":", 1)[-1]}"'
