@@ -49,6 +49,9 @@ class EmbedSettings:
     max_wait_ms: float = 2.0
     cache_entries: int = 50_000
     cache_ttl_s: float = 3600.0
+    # torch threads for the local model. One leaves the other core to searches and HTTP;
+    # letting torch and FAISS each start a thread per core cut text search to a third.
+    threads: int = 1
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,7 @@ class Settings:
                 "embed.base_url is required when embed.model is openai",
             ),
             (self.embed.max_batch >= 1, "embed.max_batch must be at least 1"),
+            (self.embed.threads >= 1, "embed.threads must be at least 1"),
             (self.demo.size >= 0, "demo.size must not be negative"),
             (cache.l1_bytes >= 0, "cache.l1_bytes must not be negative"),
             (

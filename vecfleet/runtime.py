@@ -47,7 +47,7 @@ def build_embedder(settings: EmbedSettings) -> Embedder:
         return OpenAIEmbedder(
             settings.base_url, settings.openai_model, settings.api_key, settings.dim
         )
-    return MiniLMEmbedder()
+    return MiniLMEmbedder(torch_threads=settings.threads)
 
 
 def cache_namespace(settings: CacheSettings, data_dir: Path) -> str:
@@ -171,12 +171,16 @@ def _flags(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 
 
 def serve(args: argparse.Namespace) -> int:
+    import faiss
     import uvicorn
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     settings = load_settings(args.config, os.environ, _flags(args))
+    # Searches run in parallel on the gateway's thread pool, one FAISS thread each;
+    # FAISS's own OpenMP threads would compete with them and with the model for two cores.
+    faiss.omp_set_num_threads(1)
     if settings.server.workers != 1:
         log.warning("embedded mode holds the data directory in one process; using 1 worker")
     embedded = build_embedded(settings)
