@@ -51,7 +51,7 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-# bench/http.py would shadow the standard library's http: keep this folder off the path.
+# A module in bench/ could shadow a standard one (say http): keep this folder off the path.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 if str(ROOT) not in sys.path:
     sys.path.append(str(ROOT))  # an installed vecfleet, if any, still comes first

@@ -416,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
     bodies = write_bodies(work / "vectors.jsonl", vectors[:500], None)
     filtered = write_bodies(work / "vectors-filtered.jsonl", vectors[:500], FILTER)
     report: dict[str, Any] = {
-        "command": shlex.join([Path(sys.executable).name, "bench/http.py", *sys.argv[1:]]),
+        "command": shlex.join([Path(sys.executable).name, "bench/http_bench.py", *sys.argv[1:]]),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "hardware": hardware(),
         "loadavg_at_start": os.getloadavg(),
