@@ -102,7 +102,7 @@ class CollectionHandle:
             # The common case, kept short: no filter to parse, default parameters.
             query = check_query(vector, self._dim, unit=self._cosine)
             return self._col.search(query, check_limit(limit), None, None, None)[0]
-        query = check_query(vector, self._dim)
+        query = check_query(vector, self._dim, unit=self._cosine)
         return self._search(query, limit, filter, params, with_vectors)[0]
 
     def search_batch(
@@ -116,6 +116,8 @@ class CollectionHandle:
         queries = check_matrix(vectors, self._dim)
         if queries.shape[0] == 0:
             return []
+        if self._cosine:
+            queries = normalise(queries, "vectors")
         return self._search(queries, limit, filter, params, with_vectors)
 
     def _search(
@@ -128,15 +130,11 @@ class CollectionHandle:
     ) -> list[list[Hit]]:
         k = check_limit(limit)
         ef, exact = check_search_params(params)
-        node = parse_filter(filter, self._col.schema)
-        key = canonical_filter(node) if node is not None else None
-        if self._cosine:
-            queries = normalise(queries, "vector")
+        node, key = self._col.filters.compile(filter)
         return self._col.search(queries, k, node, key, ef, with_vectors, exact)
 
     def count(self, filter: dict[str, Any] | None = None) -> int:
-        node = parse_filter(filter, self._col.schema)
-        return self._col.count(node, canonical_filter(node) if node is not None else None)
+        return self._col.count(*self._col.filters.compile(filter))
 
     def scroll(
         self, filter: dict[str, Any] | None = None, limit: int = 100, cursor: int | None = None

@@ -31,6 +31,7 @@ import numpy as np
 
 from vecfleet.engine.config import CollectionConfig
 from vecfleet.engine.filter import FilterNode, evaluate
+from vecfleet.engine.filter.compiled import FilterCompiler
 from vecfleet.engine.index import build_index
 from vecfleet.engine.index.faiss_indexes import exact_search
 from vecfleet.engine.index.partitions import Partition, build_partitions
@@ -77,6 +78,7 @@ class Collection:
         self.applied_seq = applied_seq
         self.planner = planner or PlannerSettings()
         self.masks = MaskCache()
+        self.filters = FilterCompiler(self.schema)
         self.plan_counts: dict[str, int] = {}
         self._lock = RWLock()
         self._slots: list[Slot] = [Slot(s) for s in sealed or []]
@@ -250,6 +252,10 @@ class Collection:
         exact: bool,
     ) -> tuple[Plan, Candidates, list[Partition]]:
         cands = self.masks.candidates(segment, node, key)
+        memo = (k, ef, exact)
+        known = cands.plans.get(memo)
+        if known is not None:
+            return known[0], cands, known[1]
         partitions = [] if exact else _partitions(segment, node)
         plan = choose_plan(
             segment.uid,
@@ -263,6 +269,8 @@ class Collection:
             tuple(p.size for p in partitions),
             self.config.dim,
         )
+        if cands.mask is not None:  # cached with the mask, so valid for this segment version
+            cands.plans[memo] = (plan, partitions)
         return plan, cands, partitions
 
     def _search_segment(

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -29,6 +30,7 @@ class Candidates:
     rows: npt.NDArray[np.int64] | None = None
     bitmap: npt.NDArray[np.uint8] | None = None
     subset: Matrix | None = None  # the candidate rows' vectors, gathered once
+    plans: dict[tuple[int, int, bool], Any] = field(default_factory=dict)  # planner memo
 
     def row_ids(self) -> npt.NDArray[np.int64]:
         if self.rows is None:
