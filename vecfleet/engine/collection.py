@@ -220,17 +220,20 @@ class Collection:
     ) -> list[list[Hit]]:
         ef = ef or self.params.ef_search
         nq = queries.shape[0]
-        if node is None and not exact and not with_vectors:
-            # One sealed segment, nothing deleted, nothing unsealed: the graph alone answers.
-            # Slots are swapped by assignment, so reading them needs no lock; the segment
-            # object stays valid for as long as this call holds it.
-            slots = self._slots
-            if len(slots) == 1 and self._growing.segment.size == 0:
-                seg = slots[0].segment
-                if seg.deleted == 0 and seg.index is not None:
+        slots = self._slots
+        if len(slots) == 1 and self._growing.segment.size == 0:
+            # One sealed segment and nothing unsealed (the usual state after ingest): its
+            # rows are immutable, slots are swapped by assignment, and the segment object
+            # stays valid while this call holds it, so no lock is needed.
+            seg = slots[0].segment
+            if isinstance(seg, SealedSegment):
+                if node is None and seg.deleted == 0 and not exact and not with_vectors:
                     self.plan_counts["ann"] = self.plan_counts.get("ann", 0) + 1
                     found = seg.index.search(queries, min(k, seg.size), ef, None)
                     return self._merge([(seg, found.scores, found.rows)], nq, k, False)
+                scores, rows = self._search_segment(seg, queries, k, node, key, ef, exact)
+                parts = [] if scores is None else [(seg, scores, rows)]
+                return self._merge(parts, nq, k, with_vectors)
         with self._lock.read():
             parts: list[tuple[Segment, np.ndarray, np.ndarray]] = []
             for slot in self._all_slots():

@@ -61,9 +61,12 @@ class MaskCache:
         if node is None and segment.deleted == 0:
             return Candidates(None, segment.size)
         cache_key = (segment.uid, key or "")
+        # Read the version once, before the mask: a tombstone landing meanwhile then files
+        # this entry under the old version, where it can never be served again.
+        version = segment.version
         with self._lock:
             found = self._entries.get(cache_key)
-            if found is not None and found[0] == segment.version:
+            if found is not None and found[0] == version:
                 self._entries.move_to_end(cache_key)
                 self.hits += 1
                 return found[1]
@@ -78,7 +81,7 @@ class MaskCache:
             stale = self._entries.get(cache_key)
             if stale is not None:
                 self._drop(stale[1])
-            self._entries[cache_key] = (segment.version, result)
+            self._entries[cache_key] = (version, result)
             self._entries.move_to_end(cache_key)
             while len(self._entries) > self._max:
                 self._drop(self._entries.popitem(last=False)[1][1])

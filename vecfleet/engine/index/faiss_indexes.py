@@ -40,8 +40,21 @@ def exact_search(
     milliseconds on a busy machine.
     """
     k = max(1, min(k, len(vectors)))
-    distances, rows = faiss.knn(
-        np.ascontiguousarray(queries), np.ascontiguousarray(vectors), k, faiss_metric(metric)
+    queries = np.ascontiguousarray(queries, dtype=np.float32)
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    nq, dim = queries.shape
+    distances = np.empty((nq, k), dtype=np.float32)
+    rows = np.empty((nq, k), dtype=np.int64)
+    kernel = faiss.knn_L2sqr if metric == "l2" else faiss.knn_inner_product
+    kernel(
+        faiss.swig_ptr(queries),
+        faiss.swig_ptr(vectors),
+        dim,
+        nq,
+        len(vectors),
+        k,
+        faiss.swig_ptr(distances),
+        faiss.swig_ptr(rows),
     )
     return to_similarity(distances, metric), rows
 
