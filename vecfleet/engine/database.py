@@ -119,7 +119,6 @@ class Database:
         self.snapshots_dir = self.path / "snapshots"
         self.segments_dir.mkdir(exist_ok=True)
         factory = log_factory or _file_log
-        self._log = factory(self.path / "wal", self.settings)
         self._collections: dict[str, Collection] = {}
         self._seq_cond = threading.Condition()
         self._applied_seq: Seq = 0
@@ -130,7 +129,20 @@ class Database:
         self._last_snapshot_at = time.monotonic()
         self._closed = False
         self.recovery: dict[str, Any] = {}
-        self._recover()
+        self._unusable_snapshots: set[str] = set()
+        wal: Log | None = None
+        try:
+            wal = self._log = factory(self.path / "wal", self.settings)
+            self._recover()
+        except BaseException:
+            # Leave the directory as we found it so the caller can repair it and retry.
+            for collection in self._collections.values():
+                collection.close()
+            if wal is not None:
+                wal.close()
+            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+            self._lock_file.close()
+            raise
 
     # ------------------------------------------------------------------ recovery
     def _recover(self) -> None:
@@ -143,6 +155,7 @@ class Database:
                 snapshot_seq, loaded = load_snapshot(candidate, self.segments_dir)
             except (CorruptData, OSError, ValueError, KeyError) as exc:
                 log.error("snapshot %s is unusable (%s); trying the one before it", candidate, exc)
+                self._unusable_snapshots.add(candidate.name)
                 continue
             for entry in loaded:
                 self._collections[entry.config.name] = Collection(
@@ -356,7 +369,11 @@ class Database:
             return info
 
     def _trim(self) -> None:
-        snaps = list_snapshots(self.snapshots_dir)
+        # Only usable snapshots count toward keep_snapshots: a damaged one must not push
+        # out the last good snapshot (and the log it needs).
+        snaps = [
+            s for s in list_snapshots(self.snapshots_dir) if s.name not in self._unusable_snapshots
+        ]
         kept = snaps[: self.settings.keep_snapshots]
         for old in snaps[self.settings.keep_snapshots :]:
             shutil.rmtree(old, ignore_errors=True)

@@ -2,7 +2,8 @@
 
 ```
 snapshots/<seq, 20 digits>/
-  manifest.json          written last; format, seq, created_at, collections, files (+CRC32C)
+  manifest.json          written last; format, seq, created_at, collections, files (+CRC32C),
+                         and a CRC32C of the manifest itself
   alive-<uid>.npy        tombstones of each sealed segment at the cut
   growing-<uid>/         unsealed rows: vectors.npy, ids.msgpack, alive.npy, payload/
 ```
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import google_crc32c
 import msgspec
 import numpy as np
 
@@ -101,6 +103,7 @@ def write_snapshot(root: Path, seq: Seq, cuts: list[CollectionCut]) -> SnapshotI
         "collections": collections,
         "files": describe_files(tmp, files),
     }
+    manifest["checksum"] = manifest_checksum(manifest)
     write_json_atomic(tmp / MANIFEST, manifest)
     tmp.rename(final)
     fsync_path(root)
@@ -142,7 +145,15 @@ def read_manifest(path: Path) -> dict[str, Any]:
         ) from exc
     if manifest.get("format") != FORMAT_VERSION:
         raise CorruptData(f"snapshot {path} has unknown format {manifest.get('format')!r}")
+    if manifest.get("checksum") != manifest_checksum(manifest):
+        raise CorruptData(f"snapshot {path} has a manifest that fails its checksum")
     return manifest
+
+
+def manifest_checksum(manifest: dict[str, Any]) -> str:
+    """CRC32C of the manifest's canonical JSON without its own checksum field."""
+    body = {k: v for k, v in manifest.items() if k != "checksum"}
+    return f"{google_crc32c.value(msgspec.json.encode(body, order='sorted')):08x}"
 
 
 def list_snapshots(root: Path) -> list[Path]:

@@ -149,6 +149,17 @@ def decode_frame(buf: Buffer, offset: int) -> Frame | Problem:
     return Frame(offset, end, seq, bool(flags & FLAG_COMMIT), payload)
 
 
+def _intact_frame_after(buf: Buffer, start: int, after_seq: Seq) -> bool:
+    """Whether a CRC-valid frame with a sequence above ``after_seq`` lies at or past start."""
+    at = bytes(buf).find(MAGIC, start) if not hasattr(buf, "find") else buf.find(MAGIC, start)
+    while at != -1:
+        item = decode_frame(buf, at)
+        if isinstance(item, Frame) and item.seq > after_seq:
+            return True
+        at = buf.find(MAGIC, at + 1) if hasattr(buf, "find") else bytes(buf).find(MAGIC, at + 1)
+    return False
+
+
 def scan_segment(buf: Buffer, first_seq: Seq) -> SegmentScan:
     """Verify a whole segment and find the end of its last complete batch."""
     committed_bytes, committed_seq = 0, first_seq - 1
@@ -156,6 +167,10 @@ def scan_segment(buf: Buffer, first_seq: Seq) -> SegmentScan:
     while offset < len(buf):
         item = decode_frame(buf, offset)
         if isinstance(item, Problem):
+            if not item.fatal and _intact_frame_after(buf, offset + 1, committed_seq):
+                # A torn tail has nothing valid after it; intact frames mean damage in the
+                # middle, and cutting there would drop acknowledged records.
+                item = Problem(item.offset, f"{item.reason}, with intact frames after it", True)
             return SegmentScan(committed_bytes, committed_seq, item)
         if item.seq != expected:
             reason = f"sequence {item.seq} where {expected} was expected"
