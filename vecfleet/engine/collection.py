@@ -295,6 +295,8 @@ class Collection:
                 return exact_search(segment.vectors(), queries, k, self.config.metric)
             subset = self.masks.subset_vectors(cands, segment)
             scores, local = exact_search(subset, queries, k, self.config.metric)
+            if cands.count >= local.shape[1]:  # every slot filled: no -1 to carry over
+                return scores, cands.row_ids()[local]
             rows = cands.row_ids()[np.maximum(local, 0)]
             rows[local < 0] = -1
             return scores, rows

@@ -40,8 +40,10 @@ def exact_search(
     milliseconds on a busy machine.
     """
     k = max(1, min(k, len(vectors)))
-    queries = np.ascontiguousarray(queries, dtype=np.float32)
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    if not (queries.flags.c_contiguous and queries.dtype == np.float32):
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+    if not (vectors.flags.c_contiguous and vectors.dtype == np.float32):
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     nq, dim = queries.shape
     distances = np.empty((nq, k), dtype=np.float32)
     rows = np.empty((nq, k), dtype=np.int64)
