@@ -55,8 +55,8 @@ import psutil
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-# Modules in bench/ must not shadow the standard library's (bench/http.py would hide the
-# `http` package that httpx, imported by vecfleet, needs): bench/ goes last on the path.
+# bench/ goes last on the path: a benchmark module named like a standard or installed
+# package (http, ...) must not hide it from vecfleet's own imports.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BENCH]
 if str(ROOT) not in sys.path:
     sys.path.append(str(ROOT))  # an installed vecfleet, if any, still comes first

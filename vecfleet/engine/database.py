@@ -382,12 +382,15 @@ class Database:
         if kept:
             oldest = read_info(kept[-1]).seq
             self._log.truncate_before(oldest + 1)
+        # List first, then take the live set: a build that starts after the listing is not
+        # in it, and one already running is in the live set (registered before its mkdir).
+        present = list(self.segments_dir.iterdir())
         live = set()
         for collection in list(self._collections.values()):
             live |= collection.live_segment_uids()
         for snap in kept:
             live |= referenced_segments(snap)
-        for directory in self.segments_dir.iterdir():
+        for directory in present:
             if directory.name not in live and (directory / "segment.json").exists():
                 shutil.rmtree(directory, ignore_errors=True)
 
