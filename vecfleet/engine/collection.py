@@ -91,6 +91,7 @@ class Collection:
         self._pending_lock = threading.Lock()
         self.build_errors: list[BaseException] = []
         self._building: set[str] = set()  # segment dirs being written; not orphans
+        self._merge_queued: set[int] = set()  # slots with a compaction already queued
         self._closed = False
         self.dropped = False
         for segment in frozen or []:
@@ -520,9 +521,13 @@ class Collection:
                 and s.segment.deleted / s.segment.size >= threshold
             ]
         for slot in dirty:
+            if id(slot) in self._merge_queued:  # one queued merge per segment is enough
+                continue
+            self._merge_queued.add(id(slot))
             self._submit(lambda slot=slot: self._merge_if_still_dirty(slot))
 
     def _merge_if_still_dirty(self, slot: Slot) -> None:
+        self._merge_queued.discard(id(slot))
         seg = slot.segment
         if (
             slot in self._slots
