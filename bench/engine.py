@@ -10,7 +10,7 @@ between engines are measured under the same conditions. Per corpus and per filte
   collection has it) and the plan ``explain`` gives for the first query;
 * ``faiss``: ``IndexHNSWFlat(dim, 32, METRIC_INNER_PRODUCT)``, efConstruction 200; an
   unfiltered efSearch sweep 16..512 and, per filter, an ``IDSelectorBitmap`` sweep
-  16..4096 (stopped once recall reaches 0.99 or a pass gets too slow);
+  16..4096 (stopped once recall reaches 0.98 or a pass gets too slow);
 * ``exact``: numpy brute force on the rows that pass the filter. The row set is computed
   once per filter; each query pays for gathering ``vectors[rows] @ q`` plus argpartition,
   as a planner would on a segment;
@@ -20,7 +20,8 @@ between engines are measured under the same conditions. Per corpus and per filte
 Ratios: unfiltered vecfleet QPS / FAISS QPS at the smallest efSearch whose recall is at
 least vecfleet's; filtered vecfleet QPS / the better of FAISS filtered HNSW at recall
 >= 0.95 and exact; vecfleet / qdrant at the smallest hnsw_ef whose recall is at least
-vecfleet's. Timings are the median of ``--reps`` passes after a 20-query warm-up.
+vecfleet's. Timings are the median of ``--reps`` passes after a 20-query warm-up, by wall
+clock (``qps``) and by process CPU time (``qps_cpu``, steadier on a shared machine).
 """
 from __future__ import annotations
 

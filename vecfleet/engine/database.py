@@ -74,7 +74,7 @@ class DatabaseSettings:
     durability:
       ``fsync`` (default) a write is acknowledged after its log record is fsynced: it
                 survives kill -9 and power loss.
-      ``batch`` acknowledged once written to the OS; fsynced every ``batch_interval_s``:
+      ``batch`` acknowledged once written to the OS; fsynced every 50 ms:
                 survives kill -9, may lose the last interval on power loss.
       ``none``  acknowledged once written to the OS, never fsynced until close: survives
                 a process crash, not a power loss.
