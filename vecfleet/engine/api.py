@@ -26,7 +26,6 @@ from vecfleet.engine.validate import (
 )
 from vecfleet.errors import CollectionNotFound, ValidationError
 from vecfleet.models import Explain, Hit, Point, WriteAck
-from vecfleet.types import PointId
 
 
 class CollectionHandle:
@@ -249,6 +248,3 @@ class EmbeddedDatabase:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-PointIds = list[PointId]

@@ -46,7 +46,6 @@ __all__ = [
     "MAX_POINTS_PER_WRITE",
     "MAX_TEXT_CHARS",
     "Gateway",
-    "GatewayCounters",
     "PointIn",
     "SearchOutcome",
 ]
@@ -70,14 +69,6 @@ class SearchOutcome:
     cache: str = "miss"  # l1 | l2 | l3 | miss | bypass
     timings: dict[str, float] = field(default_factory=dict)  # stage → milliseconds
     key: str = ""  # the result-cache key (ETag source)
-
-
-@dataclass(frozen=True)
-class GatewayCounters:
-    """Plain counters; obs/ renders them."""
-
-    searches: dict[str, int] = field(default_factory=dict)
-    embed_seconds: list[float] = field(default_factory=list)
 
 
 class Gateway:
