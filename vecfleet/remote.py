@@ -30,9 +30,14 @@ import msgspec
 import numpy as np
 
 from vecfleet.engine.config import CollectionConfig
-from vecfleet.engine.payload import validate_payloads
 from vecfleet.engine.payload.schema import PayloadSchema
-from vecfleet.engine.validate import check_ids, check_limit, check_matrix, check_query
+from vecfleet.engine.validate import (
+    check_ids,
+    check_limit,
+    check_matrix,
+    check_query,
+    check_upsert,
+)
 from vecfleet.errors import (
     ALL_ERRORS,
     CollectionExists,
@@ -221,16 +226,7 @@ class RemoteCollection:
         self, ids: Any, vectors: Any, payloads: list[dict[str, Any]] | None = None
     ) -> WriteAck:
         """Insert or overwrite points; each request is acknowledged once durable."""
-        id_list = check_ids(ids)
-        matrix = check_matrix(vectors, self._dim)
-        if matrix.shape[0] != len(id_list):
-            raise ValidationError(
-                f"got {len(id_list)} ids but {matrix.shape[0]} vectors; they must pair up",
-                field="vectors",
-            )
-        if not id_list:
-            raise ValidationError("upsert needs at least one point", field="ids")
-        clean = validate_payloads(self._schema, payloads, len(id_list))
+        id_list, matrix, clean = check_upsert(ids, vectors, payloads, self._dim, self._schema)
         step = rows_per_request(self._dim)
         seq, count = 0, 0
         for start in range(0, len(id_list), step):

@@ -22,6 +22,7 @@ from vecfleet.engine.validate import (
     check_matrix,
     check_query,
     check_search_params,
+    check_upsert,
     normalise,
 )
 from vecfleet.errors import CollectionNotFound, ValidationError
@@ -51,22 +52,7 @@ class CollectionHandle:
         self, ids: Any, vectors: Any, payloads: list[dict[str, Any]] | None = None
     ) -> WriteAck:
         """Insert or overwrite points; acknowledged once durable."""
-        id_list = check_ids(ids)
-        matrix = check_matrix(vectors, self._dim)
-        if matrix.shape[0] != len(id_list):
-            raise ValidationError(
-                f"got {len(id_list)} ids but {matrix.shape[0]} vectors; they must pair up",
-                field="vectors",
-            )
-        if not id_list:
-            raise ValidationError("upsert needs at least one point", field="ids")
-        if payloads is not None and (
-            not isinstance(payloads, list) or len(payloads) != len(id_list)
-        ):
-            raise ValidationError(
-                f"payloads must be a list of {len(id_list)} objects (one per id)", field="payloads"
-            )
-        clean = validate_payloads(self._col.schema, payloads, len(id_list))
+        id_list, matrix, clean = check_upsert(ids, vectors, payloads, self._dim, self._col.schema)
         if self._cosine:
             matrix = normalise(matrix)
         seq, count = self._db.write(upsert_op(self.name, id_list, matrix, clean))

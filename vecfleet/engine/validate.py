@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from vecfleet.engine.payload import PayloadSchema, validate_payloads
 from vecfleet.errors import ValidationError
 from vecfleet.types import Matrix, PointId
 
@@ -143,3 +144,24 @@ def check_search_params(params: Any) -> tuple[int | None, bool]:
     if not isinstance(exact, bool):
         raise ValidationError("params.exact must be true or false", field="params.exact")
     return ef, exact
+
+
+def check_upsert(
+    ids: Any, vectors: Any, payloads: Any, dim: int, schema: PayloadSchema
+) -> tuple[list[PointId], Matrix, list[dict[str, Any]]]:
+    """(ids, float32 matrix, validated payloads) of one upsert; shared by every client so
+    embedded and remote calls refuse the same input with the same message."""
+    id_list = check_ids(ids)
+    matrix = check_matrix(vectors, dim)
+    if matrix.shape[0] != len(id_list):
+        raise ValidationError(
+            f"got {len(id_list)} ids but {matrix.shape[0]} vectors; they must pair up",
+            field="vectors",
+        )
+    if not id_list:
+        raise ValidationError("upsert needs at least one point", field="ids")
+    if payloads is not None and (not isinstance(payloads, list) or len(payloads) != len(id_list)):
+        raise ValidationError(
+            f"payloads must be a list of {len(id_list)} objects (one per id)", field="payloads"
+        )
+    return id_list, matrix, validate_payloads(schema, payloads, len(id_list))

@@ -262,14 +262,6 @@ class IVFPQIndex(RescoredIndex):
         nprobe = min(max(self.params.ivf_nprobe, ef // 4), nlist)
         return faiss.SearchParametersIVF(nprobe=nprobe, sel=selector)
 
-    def _raw_search(
-        self, queries: Matrix, k: int, ef: int, bitmap: npt.NDArray[np.uint8] | None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        selector = _selector(bitmap, self.size)
-        distances, labels = self.index.search(queries, k, params=self._params(ef, selector))
-        del selector, bitmap
-        return distances, labels
-
 
 def load_faiss_index(directory: Path, metric: str, params: IndexParams) -> FaissIndex:
     """Read an index file back; the FAISS structure in the file says which kind it is."""
