@@ -370,14 +370,48 @@ def wrk(port: int, path: str, seconds: float, connections: int, *args: str) -> d
     }
 
 
-def capacity(port: int, lines: Path, opts: argparse.Namespace) -> list[dict[str, Any]]:
+def capacity(
+    port: int, lines: Path, repeated: Path, opts: argparse.Namespace
+) -> list[dict[str, Any]]:
+    """wrk runs: the health route, one search repeated (all L1 hits), Zipf searches."""
     rows = []
-    for path, args in (("/health/live", ()), ("/", (str(lines),))):
+    for path, args, target in (
+        ("/health/live", (), "/health/live"),
+        ("/", (str(repeated),), "repeated search"),
+        ("/", (str(lines),), "zipf searches"),
+    ):
         wrk(port, path, 2, opts.connections, *args)  # warm-up, discarded
-        row = wrk(port, path, opts.wrk_seconds, opts.connections, *args)
-        print(f"  wrk {row['target']:>14}: {json.dumps(row)}", flush=True)
+        row = {**wrk(port, path, opts.wrk_seconds, opts.connections, *args), "target": target}
+        print(f"  wrk {row['target']:>15}: {json.dumps(row)}", flush=True)
         rows.append(row)
     return rows
+
+
+@contextlib.contextmanager
+def bare_server() -> Iterator[int]:
+    """A Starlette echo route under uvicorn as ``vecfleet serve`` runs it: the yardstick."""
+    port = free_port()
+    code = (
+        "import uvicorn, bench.http_apps as a; "
+        f"uvicorn.run(a.bare, host='127.0.0.1', port={port}, log_level='warning', "
+        "access_log=False)"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)
+    try:
+        wait_http_or_tcp("127.0.0.1", port, 30)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def bare_capacity(opts: argparse.Namespace) -> dict[str, Any]:
+    with bare_server() as port:
+        wrk(port, "/", 2, opts.connections)
+        row = wrk(port, "/", opts.wrk_seconds, opts.connections)
+    row["target"] = "bare starlette echo"
+    print(f"  wrk {row['target']}: {json.dumps(row)}", flush=True)
+    return row
 
 
 # ---------------------------------------------------------------------- report
@@ -465,14 +499,20 @@ def main(argv: list[str] | None = None) -> int:
     }
     use_wrk = opts.wrk_seconds > 0 and shutil.which("wrk") is not None
     lines = zipf_file(work / "zipf.tsv", searches, zipf_cdf(len(searches), opts.zipf), 200_000)
+    repeated = zipf_file(work / "repeated.tsv", searches[:1], np.array([1.0]), 1)
+    bare: list[dict[str, Any]] = []
     try:
+        if use_wrk:
+            bare.append(bare_capacity(opts))
         for mode in modes:
             print(f"mode {mode}", flush=True)
             with server(data_dir, mode, work) as port:
                 row = asyncio.run(run_mode(port, mode, searches, opts, corpora[0].dim))
                 if use_wrk:
-                    row["wrk"] = capacity(port, lines, opts)
+                    row["wrk"] = capacity(port, lines, repeated, opts)
                 result["modes"].append(row)
+        if use_wrk:
+            bare.append(bare_capacity(opts))
     finally:
         if opts.data_dir is None:
             shutil.rmtree(work, ignore_errors=True)
@@ -481,9 +521,23 @@ def main(argv: list[str] | None = None) -> int:
         rates = {m["mode"]: best_rate(m, p99) for m in result["modes"]}
         summary[f"max_rps_p99_under_{p99:g}ms"] = rates
     if use_wrk:
-        summary["wrk_zipf_rps"] = {m["mode"]: m["wrk"][1]["rps"] for m in result["modes"]}
-        summary["wrk_zipf_p99_ms"] = {m["mode"]: m["wrk"][1]["p99_ms"] for m in result["modes"]}
-        summary["wrk_health_live_rps"] = {m["mode"]: m["wrk"][0]["rps"] for m in result["modes"]}
+        result["bare"] = bare
+        bare_rps = float(np.median([b["rps"] for b in bare]))
+        wrk_rows = {m["mode"]: m["wrk"] for m in result["modes"]}
+        summary["wrk_bare_echo_rps_median"] = bare_rps
+        summary["wrk_health_live_rps"] = {m: w[0]["rps"] for m, w in wrk_rows.items()}
+        summary["wrk_repeated_search_rps"] = {m: w[1]["rps"] for m, w in wrk_rows.items()}
+        summary["wrk_repeated_search_p99_ms"] = {m: w[1]["p99_ms"] for m, w in wrk_rows.items()}
+        summary["repeated_search_vs_bare"] = {
+            m: round(w[1]["rps"] / bare_rps, 3) for m, w in wrk_rows.items()
+        }
+        summary["wrk_zipf_rps"] = {m: w[2]["rps"] for m, w in wrk_rows.items()}
+        summary["wrk_zipf_p99_ms"] = {m: w[2]["p99_ms"] for m, w in wrk_rows.items()}
+        if "off" in wrk_rows:
+            off = wrk_rows["off"][2]["rps"]
+            summary["zipf_speedup_vs_off"] = {
+                m: round(w[2]["rps"] / off, 2) for m, w in wrk_rows.items()
+            }
     result["summary"] = summary
     opts.out.parent.mkdir(parents=True, exist_ok=True)
     opts.out.write_text(json.dumps(result, indent=2) + "\n")

@@ -66,6 +66,9 @@ class CacheSettings:
     enabled: bool = True
     l1_bytes: int = 256 << 20
     l1_ttl_s: float = 60.0
+    # The HTTP edge's share of L1: encoded answers of byte-identical repeated searches
+    # (api/hot.py). 0 turns it off; it is off whenever L1 is.
+    l1_response_bytes: int = 64 << 20
     l2_url: str = ""
     l2_ttl_s: float = 300.0
     l3_url: str = ""
@@ -121,6 +124,7 @@ class Settings:
             (self.embed.threads >= 1, "embed.threads must be at least 1"),
             (self.demo.size >= 0, "demo.size must not be negative"),
             (cache.l1_bytes >= 0, "cache.l1_bytes must not be negative"),
+            (cache.l1_response_bytes >= 0, "cache.l1_response_bytes must not be negative"),
             (
                 min(cache.l1_ttl_s, cache.l2_ttl_s, cache.l3_ttl_s) > 0,
                 "cache.l1_ttl_s, cache.l2_ttl_s and cache.l3_ttl_s must be positive",

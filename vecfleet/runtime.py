@@ -139,7 +139,11 @@ def build_embedded(settings: Settings, embedder: Embedder | None = None) -> Embe
 
     extra += console_routes(gateway, demo)
     extra += dvecdb_routes(gateway)
-    app = build_app(gateway, extra, server.max_body_bytes, settings.cache.http_max_age_s)
+    c = settings.cache
+    hot_bytes = c.l1_response_bytes if c.enabled and c.l1_bytes > 0 else 0
+    app = build_app(
+        gateway, extra, server.max_body_bytes, c.http_max_age_s, hot_bytes, c.l1_ttl_s
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:

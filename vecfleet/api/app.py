@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vecfleet.api import v1
 from vecfleet.api.errors import headers_for, status_for
+from vecfleet.api.hot import HotSearchCache
 from vecfleet.api.openapi import build_openapi
 from vecfleet.api.schemas import HealthOut
 from vecfleet.api.wire import DEFAULT_MAX_BODY_BYTES, error_response, json_response
@@ -80,7 +81,10 @@ def build_app(
     extra_routes: list[BaseRoute] | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     http_max_age_s: int = 0,
+    hot_cache_bytes: int = 0,
+    hot_cache_ttl_s: float = 60.0,
 ) -> Starlette:
+    """The HTTP app; ``hot_cache_bytes > 0`` adds the edge L1 of ``hot.py`` in front."""
     metrics = Metrics(gateway)
     openapi = msgspec.json.encode(build_openapi())
 
@@ -107,9 +111,20 @@ def build_app(
         *v1.routes(gateway, max_body_bytes, http_max_age_s),
         *(extra_routes or []),
     ]
+    middleware = [Middleware(MetricsMiddleware, metrics=metrics)]
+    if hot_cache_bytes > 0:
+        hot = Middleware(
+            HotSearchCache,
+            epoch_of=gateway.data_epoch,
+            max_bytes=hot_cache_bytes,
+            ttl_s=hot_cache_ttl_s,
+            max_body_bytes=max_body_bytes,
+            observe=metrics.observe,
+        )
+        middleware.insert(0, hot)
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(MetricsMiddleware, metrics=metrics)],
+        middleware=middleware,
         exception_handlers={
             VecfleetError: vecfleet_error,
             HTTPException: http_error,

@@ -24,7 +24,7 @@ import numpy as np
 
 from vecfleet.embed import BatchingEmbedder
 from vecfleet.engine.api import CollectionHandle, EmbeddedDatabase
-from vecfleet.errors import PayloadTooLarge, Unavailable, ValidationError
+from vecfleet.errors import CollectionNotFound, PayloadTooLarge, Unavailable, ValidationError
 from vecfleet.gateway.cache.keys import PUBLIC_SCOPE
 from vecfleet.gateway.cache.tiered import TieredCache
 from vecfleet.gateway.epochs import Epochs
@@ -142,6 +142,21 @@ class Gateway:
 
     def collection(self, name: str) -> CollectionHandle:
         return self.db.collection(name)
+
+    def data_epoch(self, name: str) -> int | None:
+        """The collection's data epoch for cache keys, ``None`` when no cache may answer.
+
+        ``None`` means an unknown collection (the request goes on to a clear 404) or an
+        epoch bus not yet synced (another gateway's write might be unseen).
+        """
+        if not self.epochs.synced:
+            return None
+        try:
+            col = self.db.collection(name)
+        except CollectionNotFound:
+            return None
+        # The engine's own sequence covers writes that reached it without this gateway.
+        return max(self.epochs.current(name), col.applied_seq)
 
     # ------------------------------------------------------------------ embedding
     async def embed(self, texts: list[str], field_name: str = "text") -> np.ndarray:

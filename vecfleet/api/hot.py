@@ -1,0 +1,170 @@
+"""The L1 hit path at the HTTP edge: repeated searches answered from their request bytes.
+
+A search that the pipeline's L1 would answer still pays for routing, JSON decoding of a
+384-number vector, validation, key derivation and response encoding: about four fifths
+of its time on this server (docs/serving.md). Most repeated searches are byte-identical
+(the same client asking the same thing), so this plain ASGI layer keeps the encoded
+response of each successful ``POST /v1/collections/{name}/search`` under a key of
+
+    collection, data epoch, caller scope (X-Tenant, Authorization), request body bytes
+
+and answers the next identical request with it before any of that work. It is as
+correct as the pipeline's cache because its key holds the same epoch: a write raises the
+epoch (``Gateway.data_epoch``), so every answer stored before it becomes unreachable at
+once. Requests it cannot judge go through untouched: an unknown collection, an epoch
+bus not yet synced, ``"cache": "bypass"``, a body over ``max_body_bytes``, and any
+answer other than a ``200`` from the pipeline. Byte-different but equivalent requests
+(another key order, say) still meet in the pipeline's L1, whose key is canonical.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from vecfleet.gateway.cache.memory import MemoryCache
+
+PREFIX = "/v1/collections/"
+SUFFIX = "/search"
+ROUTE = PREFIX + "{name}" + SUFFIX
+SCOPE_HEADERS = (b"x-tenant", b"authorization")
+CACHEABLE = frozenset({b"miss", b"l1", b"l2", b"l3"})
+
+
+class HotSearchCache:
+    """ASGI layer answering byte-identical repeated searches (see the module docstring).
+
+    ``epoch_of(name)`` is the collection's data epoch, or ``None`` when the cache must
+    not be used (unknown collection, epochs not synced). ``observe`` records a request
+    the layer answered itself, as the metrics middleware would have.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        epoch_of: Callable[[str], int | None],
+        max_bytes: int,
+        ttl_s: float,
+        max_body_bytes: int,
+        observe: Callable[[str, str, int, float], None] | None = None,
+    ) -> None:
+        self.app = app
+        self.epoch_of = epoch_of
+        self.entries = MemoryCache(max_bytes)
+        self.ttl_s = ttl_s
+        self.max_body_bytes = max_body_bytes
+        self.observe = observe
+        self.hits = 0
+        self.misses = 0
+        self.skipped = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        name = _search_collection(scope)
+        if name is None:
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        body, complete = await _read_body(receive, self.max_body_bytes)
+        replay = _replay(body, complete, receive)
+        epoch = self.epoch_of(name) if complete else None
+        if epoch is None or b'"bypass"' in body:
+            self.skipped += 1
+            await self.app(scope, replay, send)
+            return
+        key = _key(name, epoch, scope, body)
+        stored = self.entries.get_now(key)
+        if stored is not None:
+            self.hits += 1
+            await _send_stored(send, stored, started)
+            if self.observe is not None:
+                self.observe(ROUTE, "POST", 200, time.perf_counter() - started)
+            return
+        self.misses += 1
+        await self.app(scope, replay, self._storing(send, key))
+
+    def _storing(self, send: Send, key: str) -> Send:
+        """``send`` that keeps a copy of a cacheable single-body answer under ``key``."""
+        keep = False
+
+        async def send_and_keep(message: Message) -> None:
+            nonlocal keep
+            if message["type"] == "http.response.start":
+                keep = message["status"] == 200 and _cacheable(message["headers"])
+            elif keep and message["type"] == "http.response.body":
+                if not message.get("more_body", False):
+                    self.entries.set_now(key, message.get("body", b""), self.ttl_s)
+                keep = False
+            await send(message)
+
+        return send_and_keep
+
+
+def _search_collection(scope: Scope) -> str | None:
+    if scope["type"] != "http" or scope["method"] != "POST":
+        return None
+    path: str = scope["path"]
+    if not (path.startswith(PREFIX) and path.endswith(SUFFIX)):
+        return None
+    name = path[len(PREFIX) : -len(SUFFIX)]
+    return name if name and "/" not in name else None
+
+
+async def _read_body(receive: Receive, limit: int) -> tuple[bytes, bool]:
+    """The request body, and whether it is all there (False past ``limit`` or a hangup)."""
+    chunks = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"".join(chunks), False
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks), True
+        if size > limit:
+            return b"".join(chunks), False
+
+
+def _replay(body: bytes, complete: bool, receive: Receive) -> Receive:
+    """A ``receive`` that hands the app the bytes already read, then the rest."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": not complete}
+        return await receive()
+
+    return replay
+
+
+def _key(name: str, epoch: int, scope: Scope, body: bytes) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(f"{name}\0{epoch}\0".encode())
+    for header, value in scope["headers"]:
+        if header in SCOPE_HEADERS:
+            digest.update(header + b"\0" + value + b"\0")
+    digest.update(b"\1")
+    digest.update(body)
+    return digest.hexdigest()
+
+
+def _cacheable(headers: list[tuple[bytes, bytes]]) -> bool:
+    return any(k == b"x-cache" and v in CACHEABLE for k, v in headers)
+
+
+async def _send_stored(send: Send, body: bytes, started: float) -> None:
+    timing = f'cache;dur={(time.perf_counter() - started) * 1000:.3f};desc="l1"'.encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"x-cache", b"l1"),
+        (b"server-timing", timing),
+    ]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
