@@ -333,6 +333,7 @@ def _timed(fn: Callable[[], Any], repeats: int) -> float:
 def in_process_group(opts: argparse.Namespace, vectors: np.ndarray) -> list[dict[str, Any]]:
     import vecfleet
     from vecfleet.gateway import Gateway
+    from vecfleet.gateway.local_backend import LocalBackend
 
     db = vecfleet.connect(opts.data_dir)
     rows: list[dict[str, Any]] = []
@@ -356,7 +357,8 @@ def in_process_group(opts: argparse.Namespace, vectors: np.ndarray) -> list[dict
             rows.append({"group": "in_process", "target": "engine, 4 threads", "filter": flt,
                          "requests": len(vectors), "rps": round(len(vectors) / wall, 1)})
         for conns in opts.connections:
-            rows.append(asyncio.run(_gateway_run(Gateway(db, None), vectors, conns)))
+            gateway = Gateway(LocalBackend(db), None)
+            rows.append(asyncio.run(_gateway_run(gateway, vectors, conns)))
     finally:
         db.close()
     for row in rows:

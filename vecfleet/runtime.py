@@ -36,6 +36,7 @@ from vecfleet.gateway import Gateway
 from vecfleet.gateway.breaker import CircuitBreaker
 from vecfleet.gateway.cache import MemoryCache, RedisCache, Tier, TieredCache, redis_client
 from vecfleet.gateway.epochs import EpochBus, Epochs, LocalEpochBus, RedisEpochBus
+from vecfleet.gateway.local_backend import LocalBackend
 
 log = logging.getLogger("vecfleet")
 
@@ -119,10 +120,8 @@ def build_embedded(settings: Settings, embedder: Embedder | None = None) -> Embe
     namespace = cache_namespace(settings.cache, data_dir)
     cache, epochs = build_cache(settings.cache, namespace)
     gateway = Gateway(
-        db,
+        LocalBackend(db, server.search_threads, server.write_threads),
         batching,
-        server.search_threads,
-        server.write_threads,
         cache=cache,
         epochs=epochs,
         cache_namespace=namespace,

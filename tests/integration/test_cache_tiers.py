@@ -26,6 +26,7 @@ from vecfleet.engine.database import DatabaseSettings
 from vecfleet.gateway import Gateway, PointIn
 from vecfleet.gateway.cache import redis_client
 from vecfleet.gateway.epochs import Epochs, RedisEpochBus
+from vecfleet.gateway.local_backend import LocalBackend
 from vecfleet.runtime import build_cache
 
 DIM = 16
@@ -64,7 +65,7 @@ def make_gateway(
     *,
     l1_bytes: int = 1 << 20,
     bus: RedisServer | None = None,
-    kind: type[Gateway] = Gateway,
+    backend: type[LocalBackend] = LocalBackend,
 ) -> Gateway:
     settings = CacheSettings(
         l1_bytes=l1_bytes,
@@ -77,7 +78,9 @@ def make_gateway(
     )
     cache, epochs = build_cache(settings, "test")
     embedder = BatchingEmbedder(HashEmbedder(DIM), EmbeddingCache(1000))
-    return kind(db, embedder, 2, 1, cache=cache, epochs=epochs, cache_namespace="test")
+    return Gateway(
+        backend(db, 2, 1), embedder, cache=cache, epochs=epochs, cache_namespace="test"
+    )
 
 
 async def seed(gw: Gateway) -> None:
@@ -364,27 +367,27 @@ def test_x_cache_etag_and_not_modified_through_the_app(
     asyncio.run(run())
 
 
-class SlowGateway(Gateway):
-    """Counts backend reads and makes each take long enough for every caller to arrive."""
+class SlowBackend(LocalBackend):
+    """Counts searches and makes each take long enough for every caller to arrive."""
 
     backend_calls = 0
 
-    async def _read(self, fn: Callable[[], Any]) -> Any:
+    async def search(self, *args: Any, **kwargs: Any) -> Any:
         type(self).backend_calls += 1
         await asyncio.sleep(0.3)
-        return await super()._read(fn)
+        return await super().search(*args, **kwargs)
 
 
 def test_a_hundred_identical_concurrent_queries_reach_the_backend_once(
     db: EmbeddedDatabase, l2: RedisServer, l3: RedisServer
 ) -> None:
     async def run() -> None:
-        gw = make_gateway(db, l2, l3, kind=SlowGateway)
+        gw = make_gateway(db, l2, l3, backend=SlowBackend)
         await started(gw)
         await seed(gw)
         query = QUERIES[2]
         outcomes = await asyncio.gather(*(gw.search(NAME, query, limit=5) for _ in range(100)))
-        assert SlowGateway.backend_calls == 1
+        assert SlowBackend.backend_calls == 1
         assert len({tuple(ids(o)) for o in outcomes}) == 1
         assert gw.flights.stats.merges == 99
         await closed(gw)

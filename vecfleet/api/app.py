@@ -92,7 +92,7 @@ def build_app(
         return json_response(HealthOut("ok"))
 
     async def ready(request: Request) -> Response:
-        count = len(gateway.db.list_collections())
+        count = len(gateway.backend.collection_names())
         if not gateway.ready:
             return json_response(HealthOut("loading", count), 503)
         return json_response(HealthOut("ok", count))

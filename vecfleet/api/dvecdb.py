@@ -49,7 +49,6 @@ import contextlib
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -227,15 +226,6 @@ def _query_int(request: Request, name: str) -> int | None:
         raise ValidationError(f"query parameter {name} must be an integer", field=name) from exc
 
 
-def _disk_bytes(path: Path) -> int:
-    """Bytes under the data directory; files removed during the walk (compaction) count 0."""
-    total = 0
-    for entry in path.rglob("*"):
-        with contextlib.suppress(OSError):
-            total += entry.stat().st_size if entry.is_file() else 0
-    return total
-
-
 # ---------------------------------------------------------------------- routes
 def dvecdb_routes(
     gateway: Gateway, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
@@ -251,13 +241,13 @@ def dvecdb_routes(
         memory = 0
         for info in infos:
             with contextlib.suppress(CollectionNotFound):  # dropped since it was listed
-                memory += gw.collection(info["name"]).memory_bytes()
+                memory += gw.backend.memory_bytes(info["name"])
         return ok(
             {
                 "total_vectors": sum(i["points"] for i in infos),
                 "total_collections": len(infos),
                 "memory_usage": memory,
-                "disk_usage": _disk_bytes(Path(gw.db.path)),
+                "disk_usage": gw.backend.disk_bytes(),
                 "uptime_seconds": int(time.monotonic() - started),
             }
         )
@@ -280,7 +270,7 @@ def dvecdb_routes(
     async def get_collection(request: Request) -> Response:
         name = request.path_params["collection"]
         info = await gw.collection_info(name)
-        return ok([config_out(info), stats_out(info, gw.collection(name).memory_bytes())])
+        return ok([config_out(info), stats_out(info, gw.backend.memory_bytes(name))])
 
     async def delete_collection(request: Request) -> Response:
         await gw.drop_collection(request.path_params["collection"])
@@ -289,7 +279,7 @@ def dvecdb_routes(
     async def collection_stats(request: Request) -> Response:
         name = request.path_params["collection"]
         info = await gw.collection_info(name)
-        return ok(stats_out(info, gw.collection(name).memory_bytes()))
+        return ok(stats_out(info, gw.backend.memory_bytes(name)))
 
     async def insert(request: Request) -> Response:
         point = point_in(await decode(request, VectorIn, max_body_bytes))
@@ -308,7 +298,11 @@ def dvecdb_routes(
         ef = body.ef_search if body.ef_search is not None else _query_int(request, "ef_search")
         params = None if ef is None else {"ef": ef}
         outcome = await gw.search(
-            name, body.vector, None, 10 if limit is None else limit, body.filter, params
+            name,
+            body.vector,
+            limit=10 if limit is None else limit,
+            filter=body.filter,
+            params=params,
         )
         metric = gw.collection(name).config.metric
         return ok([hit_out(metric, h) for h in outcome.hits])

@@ -190,14 +190,14 @@ def routes(gw: Gateway, max_body_bytes: int, http_max_age_s: int = 0) -> list[Ro
         outcome = await gw.search(
             request.path_params["name"],
             body.vector,
-            body.text,
-            body.limit,
-            body.filter,
-            _params(body.params),
-            body.with_payload,
-            body.with_vectors,
-            _scope(request),
-            body.cache,
+            text=body.text,
+            limit=body.limit,
+            filter=body.filter,
+            params=_params(body.params),
+            with_payload=body.with_payload,
+            with_vectors=body.with_vectors,
+            scope=_scope(request),
+            cache=body.cache,
         )
         return json_response(_search_out(outcome), headers=_serving_headers(outcome))
 

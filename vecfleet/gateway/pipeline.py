@@ -4,6 +4,8 @@
 
     validate → cache (L1 → L2 → L3) → single-flight → embed → backend search
 
+The backend is the ``Backend`` protocol (``backend.py``): local engine or cluster.
+
 Every stage is an async callable ``SearchQuery → SearchResult`` holding the next stage
 (STYLE 4), so a stage can answer without calling on (a cache hit), share the next
 stage's answer (single-flight) or decorate it. ``validate`` settles everything that
@@ -26,10 +28,10 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 
 from vecfleet.embed import BatchingEmbedder, normalise_text
-from vecfleet.engine.api import CollectionHandle
 from vecfleet.engine.filter import canonical_filter, parse_filter
 from vecfleet.engine.validate import check_limit, check_query, check_search_params
 from vecfleet.errors import Unavailable, ValidationError
+from vecfleet.gateway.backend import DEFAULT_READ, Backend, CollectionRef, ReadOptions
 from vecfleet.gateway.cache.codec import decode_body, encode_body
 from vecfleet.gateway.cache.keys import PUBLIC_SCOPE, SearchIdentity, search_key
 from vecfleet.gateway.cache.tiered import TieredCache
@@ -56,8 +58,9 @@ class SearchQuery:
     with_vectors: bool = False
     scope: str = PUBLIC_SCOPE
     cache: str = "default"  # default | bypass (neither read nor write the result cache)
+    read: ReadOptions = DEFAULT_READ
 
-    handle: CollectionHandle | None = None
+    handle: CollectionRef | None = None
     row: np.ndarray | None = None  # the query vector once known
     key: str = ""
     timings: dict[str, float] = field(default_factory=dict)  # stage → milliseconds
@@ -93,7 +96,7 @@ class PipelineStats:
             self.sources[source] = self.sources.get(source, 0) + 1
 
 
-def _filter_text(col: CollectionHandle, raw: dict[str, Any] | None) -> str:
+def _filter_text(col: CollectionRef, raw: dict[str, Any] | None) -> str:
     """The canonical text of a filter, checked against the collection's schema."""
     if raw is None:
         return "{}"  # the common case skips building the schema
@@ -110,7 +113,7 @@ class ValidateStage:
     def __init__(
         self,
         next_stage: Stage,
-        resolve: Callable[[str], CollectionHandle],
+        resolve: Callable[[str], CollectionRef],
         embedder: BatchingEmbedder | None,
         epochs: Epochs,
         namespace: str,
@@ -163,7 +166,7 @@ class ValidateStage:
         q.key = search_key(identity, q.scope, epoch, self.namespace)
         q.handle = col
 
-    def _text_identity(self, col: CollectionHandle, text: str) -> tuple[str, str]:
+    def _text_identity(self, col: CollectionRef, text: str) -> tuple[str, str]:
         embedder = self.embedder
         if embedder is not None and embedder.dim != col.config.dim:
             raise ValidationError(
@@ -181,15 +184,21 @@ class CacheStage:
     """Answers from the tiered result cache; stores what the stages below computed."""
 
     def __init__(
-        self, next_stage: Stage, cache: TieredCache, epochs: Epochs, stats: PipelineStats
+        self,
+        next_stage: Stage,
+        cache: TieredCache,
+        epochs: Epochs,
+        stats: PipelineStats,
+        strong_reads: bool,
     ) -> None:
         self.next = next_stage
         self.cache = cache
         self.epochs = epochs
         self.stats = stats
+        self.strong_reads = strong_reads
 
     async def __call__(self, query: SearchQuery) -> SearchResult:
-        if query.cache == "bypass":
+        if query.cache == "bypass" or not self._may_answer(query.read):
             return dataclasses.replace(await self.next(query), source="bypass")
         if not self.epochs.synced:
             self.stats.unsynced += 1
@@ -209,6 +218,15 @@ class CacheStage:
             query.timings["cache"] += _ms_since(started)
         return result
 
+    def _may_answer(self, read: ReadOptions) -> bool:
+        """Whether an entry may answer a read of this level.
+
+        An entry is keyed by the data epoch the gateway knows, but a cluster replica may
+        have answered from older data, so only levels that accept that (``bounded``,
+        ``eventual``) use the cache, unless every read of the backend is strong.
+        """
+        return self.strong_reads or read.consistency in ("bounded", "eventual")
+
 
 class FlightStage:
     """Identical searches in flight at once share one call of the stages below."""
@@ -219,7 +237,10 @@ class FlightStage:
 
     async def __call__(self, query: SearchQuery) -> SearchResult:
         started = time.perf_counter()
-        result, shared = await self.flights.do(query.key, lambda: self.next(query))
+        # A fresher read must not share a staler read's answer: the level is in the key.
+        read = query.read
+        key = f"{query.key}:{read.consistency}:{read.min_seq}"
+        result, shared = await self.flights.do(key, lambda: self.next(query))
         if not shared:
             return result
         query.timings["flight"] = _ms_since(started)
@@ -244,26 +265,29 @@ class EmbedStage:
 
 
 class BackendStage:
-    """Runs the search on the engine, off the event loop, and explains its plan."""
+    """Asks the backend for the query's hits, with the request's read options."""
 
-    def __init__(self, read: Callable[[Callable[[], Any]], Awaitable[Any]]) -> None:
-        self.read = read
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
 
     async def __call__(self, query: SearchQuery) -> SearchResult:
         q = query
-        col = q.handle
-        assert col is not None and q.row is not None, "validate and embed run first"
-
-        def run() -> tuple[list[Hit], list[dict[str, Any]]]:
-            hits = col.search(q.row, q.limit, q.filter, q.params, q.with_vectors)
-            return hits, col.explain(None, q.filter, q.limit, q.params).plans
-
+        assert q.handle is not None and q.row is not None, "validate and embed run first"
         started = time.perf_counter()
-        hits, plan = await self.read(run)
+        answer = await self.backend.search(
+            q.handle.name,
+            q.row[np.newaxis, :],
+            q.limit,
+            q.filter,
+            q.params,
+            q.with_vectors,
+            q.read,
+        )
         took_ms = q.timings["search"] = _ms_since(started)
+        hits = answer.hits[0]
         if not q.with_payload:
             hits = [Hit(h.id, h.score, None, h.vector) for h in hits]
-        return SearchResult(hits, plan, took_ms)
+        return SearchResult(hits, answer.plan, took_ms)
 
 
 class Pipeline:
@@ -293,10 +317,9 @@ class Pipeline:
 
 
 def build_pipeline(
-    resolve: Callable[[str], CollectionHandle],
+    backend: Backend,
     embedder: BatchingEmbedder | None,
     embed: Callable[[list[str]], Awaitable[np.ndarray]],
-    read: Callable[[Callable[[], Any]], Awaitable[Any]],
     epochs: Epochs,
     cache: TieredCache | None,
     flights: SingleFlight[SearchResult],
@@ -307,10 +330,10 @@ def build_pipeline(
     ``namespace`` prefixes cache keys: gateways share entries only within one namespace.
     """
     stats = PipelineStats()
-    stage: Stage = BackendStage(read)
+    stage: Stage = BackendStage(backend)
     stage = EmbedStage(stage, embed)
     stage = FlightStage(stage, flights)
     if cache is not None:
-        stage = CacheStage(stage, cache, epochs, stats)
-    validate = ValidateStage(stage, resolve, embedder, epochs, namespace)
+        stage = CacheStage(stage, cache, epochs, stats, backend.reads_are_strong)
+    validate = ValidateStage(stage, backend.collection, embedder, epochs, namespace)
     return Pipeline(validate, validate, stats)

@@ -1,12 +1,12 @@
-"""Gateway calls shared by every edge: validate, embed text, run the engine off the loop.
+"""Gateway calls shared by every edge: validate, embed text, search through the pipeline.
 
 Edges parse their wire format, make one call here and render the result, so the native
-API and the d-vecDB-compatible API validate identically (STYLE 5). The engine is
-synchronous; this module owns the thread pools that run it, keeping searches apart from
-writes so a burst of ingest cannot queue ahead of queries (STYLE 7).
+API and the d-vecDB-compatible API validate identically (STYLE 5). The data side is a
+``Backend`` (``backend.py``): the embedded engine on thread pools in this process, or
+the cluster's shard logs and node replicas; nothing here knows which.
 
 Searches run through the pipeline of ``pipeline.py`` (validate → result cache →
-single-flight → embed → engine), built once here. Every acknowledged write raises its
+single-flight → embed → batcher → backend), built once here. Every acknowledged write raises its
 collection's data epoch (``epochs.py``) before the caller hears of it, so no cached
 answer from before the write can be served afterwards.
 """
@@ -14,17 +14,23 @@ answer from before the write can be served afterwards.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
 from vecfleet.embed import BatchingEmbedder
-from vecfleet.engine.api import CollectionHandle, EmbeddedDatabase
 from vecfleet.errors import CollectionNotFound, PayloadTooLarge, Unavailable, ValidationError
+from vecfleet.gateway.backend import (
+    CONSISTENCY_LEVELS,
+    DEFAULT_READ,
+    Backend,
+    CollectionRef,
+    ReadOptions,
+)
 from vecfleet.gateway.cache.keys import PUBLIC_SCOPE
 from vecfleet.gateway.cache.tiered import TieredCache
 from vecfleet.gateway.epochs import Epochs
@@ -38,8 +44,6 @@ from vecfleet.gateway.pipeline import SearchQuery, SearchResult, build_pipeline
 from vecfleet.gateway.singleflight import SingleFlight
 from vecfleet.models import Hit, Point, WriteAck
 from vecfleet.types import PointId
-
-T = TypeVar("T")
 
 __all__ = [
     "MAX_BATCH_SEARCHES",
@@ -72,46 +76,33 @@ class SearchOutcome:
 
 
 class Gateway:
+    """The shared core every edge calls; ``backend`` is the data side (local or cluster)."""
+
     def __init__(
         self,
-        db: EmbeddedDatabase,
+        backend: Backend,
         embedder: BatchingEmbedder | None,
-        search_threads: int = 4,
-        write_threads: int = 2,
         cache: TieredCache | None = None,
         epochs: Epochs | None = None,
         cache_namespace: str = "vf",
+        default_read: ReadOptions = DEFAULT_READ,
     ) -> None:
-        self.db = db
+        self.backend = backend
         self.embedder = embedder
-        self._search_pool = ThreadPoolExecutor(search_threads, thread_name_prefix="search")
-        self._write_pool = ThreadPoolExecutor(write_threads, thread_name_prefix="write")
         self.embed_seconds_total = 0.0
         self.embed_calls = 0
         self.ready = True
         self.cache = cache
         self.epochs = epochs if epochs is not None else Epochs()
+        self.default_read = default_read
         self.flights: SingleFlight[SearchResult] = SingleFlight()
         self.pipeline = build_pipeline(
-            self.collection,
-            embedder,
-            self.embed,
-            self._read,
-            self.epochs,
-            cache,
-            self.flights,
-            cache_namespace,
+            backend, embedder, self.embed, self.epochs, cache, self.flights, cache_namespace
         )
 
     async def start(self) -> None:
         """Join the epoch bus; call once, inside the event loop that serves requests."""
         await self.epochs.start()
-
-    async def _read(self, fn: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._search_pool, fn)
-
-    async def _write(self, fn: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._write_pool, fn)
 
     # ------------------------------------------------------------------ collections
     async def create_collection(
@@ -123,25 +114,29 @@ class Gateway:
         payload_schema: dict[str, str] | None = None,
         **settings: Any,
     ) -> dict[str, Any]:
-        col = await self._write(
-            lambda: self.db.create_collection(name, dim, metric, index, payload_schema, **settings)
+        info = await self.backend.create_collection(
+            name, dim, metric, index, payload_schema, settings
         )
-        await self.epochs.note_write(name, col.applied_seq)
-        return col.info()
+        await self.epochs.note_write(name, info["applied_seq"])
+        return info
 
     async def list_collections(self) -> list[dict[str, Any]]:
-        return [self.db.collection(name).info() for name in self.db.list_collections()]
+        infos = []
+        for name in self.backend.collection_names():
+            with contextlib.suppress(CollectionNotFound):  # dropped since it was listed
+                infos.append(await self.backend.info(name))
+        return infos
 
     async def collection_info(self, name: str) -> dict[str, Any]:
-        return self.db.collection(name).info()
+        return await self.backend.info(name)
 
     async def drop_collection(self, name: str) -> WriteAck:
-        ack = await self._write(lambda: self.db.drop_collection(name))
+        ack = await self.backend.drop_collection(name)
         await self.epochs.note_write(name, ack.seq)
         return ack
 
-    def collection(self, name: str) -> CollectionHandle:
-        return self.db.collection(name)
+    def collection(self, name: str) -> CollectionRef:
+        return self.backend.collection(name)
 
     def data_epoch(self, name: str) -> int | None:
         """The collection's data epoch for cache keys, ``None`` when no cache may answer.
@@ -152,11 +147,17 @@ class Gateway:
         if not self.epochs.synced:
             return None
         try:
-            col = self.db.collection(name)
+            col = self.backend.collection(name)
         except CollectionNotFound:
             return None
-        # The engine's own sequence covers writes that reached it without this gateway.
+        # The data side's own sequence covers writes that reached it without this gateway.
         return max(self.epochs.current(name), col.applied_seq)
+
+    def read_options(
+        self, consistency: str | None = None, seq: int | None = None
+    ) -> ReadOptions:
+        """The request's read options: its consistency level over the server's default."""
+        return read_options(self.default_read, consistency, seq)
 
     # ------------------------------------------------------------------ embedding
     async def embed(self, texts: list[str], field_name: str = "text") -> np.ndarray:
@@ -170,7 +171,7 @@ class Gateway:
         self.embed_calls += 1
         return vectors
 
-    def _check_dim(self, col: CollectionHandle) -> None:
+    def _check_dim(self, col: CollectionRef) -> None:
         if self.embedder is not None and self.embedder.dim != col.config.dim:
             raise ValidationError(
                 f"collection {col.name!r} holds {col.config.dim}-d vectors but the server's "
@@ -210,29 +211,34 @@ class Gateway:
         matrix = _stack(vectors, col.config.dim)
         ids = [p.id for p in points]
         payloads = [p.payload if p.payload is not None else {} for p in points]
-        ack = await self._write(lambda: col.upsert(ids, matrix, payloads))
+        ack = await self.backend.upsert(name, ids, matrix, payloads)
         await self.epochs.note_write(name, ack.seq)
         return ack
 
-    async def get_points(self, name: str, ids: list[PointId], with_vectors: bool) -> list[Point]:
-        col = self.collection(name)
-        return await self._read(lambda: col.get(ids, with_vectors))
+    async def get_points(
+        self, name: str, ids: list[PointId], with_vectors: bool, read: ReadOptions | None = None
+    ) -> list[Point]:
+        return await self.backend.get(name, ids, with_vectors, read or self.default_read)
 
     async def delete_points(self, name: str, ids: list[PointId]) -> WriteAck:
-        col = self.collection(name)
-        ack = await self._write(lambda: col.delete(ids))
+        ack = await self.backend.delete(name, ids)
         await self.epochs.note_write(name, ack.seq)
         return ack
 
-    async def count(self, name: str, filter: dict[str, Any] | None) -> int:
-        col = self.collection(name)
-        return await self._read(lambda: col.count(filter))
+    async def count(
+        self, name: str, filter: dict[str, Any] | None, read: ReadOptions | None = None
+    ) -> int:
+        return await self.backend.count(name, filter, read or self.default_read)
 
     async def scroll(
-        self, name: str, filter: dict[str, Any] | None, limit: int, cursor: int | None
+        self,
+        name: str,
+        filter: dict[str, Any] | None,
+        limit: int,
+        cursor: int | None,
+        read: ReadOptions | None = None,
     ) -> tuple[list[Point], int | None]:
-        col = self.collection(name)
-        return await self._read(lambda: col.scroll(filter, limit, cursor))
+        return await self.backend.scroll(name, filter, limit, cursor, read or self.default_read)
 
     # ------------------------------------------------------------------ search
     def search_query(
@@ -247,10 +253,21 @@ class Gateway:
         with_vectors: bool = False,
         scope: str = PUBLIC_SCOPE,
         cache: str = "default",
+        read: ReadOptions | None = None,
     ) -> SearchQuery:
         """A search to ``prepare`` and ``run``; ``scope`` isolates callers' cache entries."""
         return SearchQuery(
-            name, vector, text, limit, filter, params, with_payload, with_vectors, scope, cache
+            name,
+            vector,
+            text,
+            limit,
+            filter,
+            params,
+            with_payload,
+            with_vectors,
+            scope,
+            cache,
+            read or self.default_read,
         )
 
     def prepare(self, query: SearchQuery) -> str:
@@ -263,23 +280,9 @@ class Gateway:
             result.hits, result.took_ms, result.plan, result.source, query.timings, query.key
         )
 
-    async def search(
-        self,
-        name: str,
-        vector: Any = None,
-        text: str | None = None,
-        limit: int = 10,
-        filter: dict[str, Any] | None = None,
-        params: dict[str, Any] | None = None,
-        with_payload: bool = True,
-        with_vectors: bool = False,
-        scope: str = PUBLIC_SCOPE,
-        cache: str = "default",
-    ) -> SearchOutcome:
-        query = self.search_query(
-            name, vector, text, limit, filter, params, with_payload, with_vectors, scope, cache
-        )
-        return await self.run(query)
+    async def search(self, name: str, vector: Any = None, **query: Any) -> SearchOutcome:
+        """``search_query(name, vector, **query)`` run through the pipeline."""
+        return await self.run(self.search_query(name, vector, **query))
 
     async def search_batch(self, name: str, searches: list[dict[str, Any]]) -> list[SearchOutcome]:
         if not 1 <= len(searches) <= MAX_BATCH_SEARCHES:
@@ -294,8 +297,26 @@ class Gateway:
         await self.epochs.aclose()
         if self.embedder is not None:
             await self.embedder.aclose()
-        self._search_pool.shutdown(wait=True)
-        self._write_pool.shutdown(wait=True)
+        await self.backend.aclose()
+
+
+def read_options(default: ReadOptions, consistency: str | None, seq: int | None) -> ReadOptions:
+    """``default`` with the request's consistency level and session sequence applied."""
+    if consistency is None and seq is None:
+        return default
+    level = consistency or ("session" if seq is not None else default.consistency)
+    if level not in CONSISTENCY_LEVELS:
+        raise ValidationError(
+            f"consistency must be one of {', '.join(CONSISTENCY_LEVELS)}, got {level!r}",
+            field="consistency",
+        )
+    if seq is not None and (isinstance(seq, bool) or not isinstance(seq, int) or seq < 0):
+        raise ValidationError("seq must be a non-negative write sequence", field="seq")
+    if level == "session" and seq is None:
+        raise ValidationError(
+            "session consistency needs seq: the sequence of your last write", field="seq"
+        )
+    return dataclasses.replace(default, consistency=level, min_seq=seq or 0)
 
 
 def _stack(vectors: list[Any], dim: int) -> np.ndarray:

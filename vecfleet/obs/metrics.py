@@ -42,10 +42,10 @@ class EngineCollector(Collector):
             "Per-segment search plans chosen",
             labels=["collection", "strategy"],
         )
-        db = self.gateway.db
-        for name in db.list_collections():
+        backend = self.gateway.backend
+        for name in backend.collection_names():
             try:
-                info = db.collection(name).info()
+                info = backend.stats(name)
             except Exception:  # dropped between listing and reading
                 continue
             points.add_metric([name], info["points"])

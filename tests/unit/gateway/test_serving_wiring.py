@@ -16,6 +16,7 @@ from vecfleet.engine.database import DatabaseSettings
 from vecfleet.errors import ValidationError
 from vecfleet.gateway import Gateway
 from vecfleet.gateway.epochs import LocalEpochBus, RedisEpochBus
+from vecfleet.gateway.local_backend import LocalBackend
 from vecfleet.runtime import build_cache, cache_namespace
 
 
@@ -67,7 +68,8 @@ def test_metrics_show_cache_tiers_and_stages(tmp_path: Path) -> None:
     async def run() -> str:
         db = EmbeddedDatabase(str(tmp_path / "db"), DatabaseSettings(durability="none"))
         cache, epochs = build_cache(load_settings(None, {}).cache, "ns")
-        gw = Gateway(db, BatchingEmbedder(HashEmbedder(8)), cache=cache, epochs=epochs)
+        embedder = BatchingEmbedder(HashEmbedder(8))
+        gw = Gateway(LocalBackend(db), embedder, cache=cache, epochs=epochs)
         await gw.start()
         transport = httpx.ASGITransport(app=build_app(gw))
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
