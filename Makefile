@@ -30,3 +30,10 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+# Regenerate the node's gRPC code; -I. makes the generated imports package-absolute
+# (from vecfleet.transport.proto import vecfleet_pb2).
+.PHONY: proto
+proto: $(STAMP)
+	$(BIN)/python -m grpc_tools.protoc -I. --python_out=. --pyi_out=. --grpc_python_out=. \
+		vecfleet/transport/proto/vecfleet.proto

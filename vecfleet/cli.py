@@ -1,4 +1,4 @@
-"""``vecfleet`` command line: serve, snapshot and engine tools.
+"""``vecfleet`` command line: serve, node, gateway, cluster, ingest, snapshot.
 
 Each sub-command parses its flags, builds what it needs, and calls into the library.
 """
@@ -9,6 +9,7 @@ import argparse
 import datetime as dt
 import sys
 from pathlib import Path
+from typing import Any
 
 from vecfleet.errors import VecfleetError
 
@@ -132,6 +133,75 @@ def _serve(args: argparse.Namespace) -> int:
     return serve(args)
 
 
+def _node(args: argparse.Namespace) -> int:
+    from vecfleet.cluster_runtime import node_command
+
+    return node_command(args)
+
+
+def _gateway(args: argparse.Namespace) -> int:
+    from vecfleet.cluster_runtime import gateway_command
+
+    return gateway_command(args)
+
+
+def _cluster(args: argparse.Namespace) -> int:
+    from vecfleet import local_cluster
+
+    return int(getattr(local_cluster, args.action)(args))
+
+
+def _cluster_parsers(sub: Any) -> None:
+    node = sub.add_parser(
+        "node",
+        help="run a cluster node: hosts shard replicas, serves gRPC",
+        description="Host the shard replicas that placement (NATS KV) gives this node, "
+        "follow their JetStream logs and answer gateways over gRPC.",
+    )
+    node.add_argument("--node-id", default=None, help="stable node name (default node-<port>)")
+    node.add_argument("--grpc-port", type=int, default=None, help="gRPC port (default 7070)")
+    gateway = sub.add_parser(
+        "gateway",
+        help="run a cluster gateway: the HTTP API over the cluster's nodes",
+        description="Serve the REST API (the same as embedded mode) over the nodes of a "
+        "cluster: writes go to JetStream, reads to node replicas.",
+    )
+    gateway.add_argument("--port", type=int, default=None, help="HTTP port (default 8080)")
+    for p, func in ((node, _node), (gateway, _gateway)):
+        p.add_argument("--host", default=None, help="interface to bind (default 127.0.0.1)")
+        p.add_argument("--nats", default=None, help="NATS URL (default nats://127.0.0.1:4222)")
+        p.add_argument("--config", default=None, help="TOML settings file")
+        p.set_defaults(func=func, data_dir=getattr(p, "data_dir", None))
+    node.add_argument("--data-dir", default=None, help="replica data (default ./data)")
+    gateway.set_defaults(data_dir=None)
+
+    cluster = sub.add_parser("cluster", help="start or stop a local cluster on loopback")
+    actions = cluster.add_subparsers(dest="action", required=True, metavar="ACTION")
+    up = actions.add_parser(
+        "up",
+        help="start NATS, nodes and a gateway; print the gateway URL",
+        description="Start a supervised local cluster: a private nats-server -js (unless "
+        "--nats is given), NODES node processes and one gateway. Processes that die are "
+        "restarted. State, logs and data live in --state-dir (cluster.json lists pids).",
+    )
+    up.add_argument("--nodes", type=int, default=3, help="node processes (default 3)")
+    up.add_argument("--shards", type=int, default=4, help="shards per new collection (default 4)")
+    up.add_argument("--replicas", type=int, default=2, help="replicas per shard (default 2)")
+    up.add_argument("--port", type=int, default=8090, help="gateway HTTP port (default 8090)")
+    up.add_argument("--nats", default=None, help="use this NATS server instead of a private one")
+    up.add_argument("--state-dir", default="./cluster", help="state directory (default ./cluster)")
+    up.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for readiness")
+    supervise = actions.add_parser("supervise", help=argparse.SUPPRESS)
+    for flag in ("--nodes", "--shards", "--replicas", "--port"):
+        supervise.add_argument(flag, type=int, required=True)
+    supervise.add_argument("--nats", default=None)
+    supervise.add_argument("--state-dir", required=True)
+    down = actions.add_parser("down", help="stop the cluster started from --state-dir")
+    down.add_argument("--state-dir", default="./cluster", help="its state directory")
+    for p in (up, supervise, down):
+        p.set_defaults(func=_cluster)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vecfleet",
@@ -159,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=None, help="server worker processes")
     serve.add_argument("--config", default=None, help="TOML settings file")
     serve.set_defaults(func=_serve)
+    _cluster_parsers(sub)
 
     ing = sub.add_parser(
         "ingest",

@@ -28,6 +28,10 @@ class ServerSettings:
     max_body_bytes: int = 32 << 20
     search_threads: int = 4
     write_threads: int = 2
+    # Searches that differ only in their vector share one backend call (gateway/batcher.py)
+    # up to this many; 1 turns batching off.
+    batch_max: int = 32
+    batch_wait_ms: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -95,12 +99,44 @@ class DemoSettings:
 
 
 @dataclass(frozen=True)
+class NatsSettings:
+    """The NATS server (JetStream on) that carries cluster mode's logs and state."""
+
+    url: str = "nats://127.0.0.1:4222"
+    stream_replicas: int = 1  # 3 in production: a write is acknowledged by a quorum
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """Cluster mode: node identity and placement defaults, and how gateways read.
+
+    ``consistency`` is the default read level (``strong``, ``session``, ``bounded``,
+    ``eventual``); ``max_lag_ms`` bounds a ``bounded`` read's staleness.
+    """
+
+    node_id: str = ""  # default: node-<port>
+    node_host: str = "127.0.0.1"
+    node_port: int = 7070
+    advertise_host: str = ""  # the host gateways dial; default node_host
+    default_shards: int = 1
+    default_replicas: int = 1
+    heartbeat_s: float = 0.5
+    member_ttl_s: float = 3.0
+    snapshot_every_s: float = 30.0
+    consistency: str = "bounded"
+    max_lag_ms: float = 1000.0
+    read_timeout_ms: float = 2000.0
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
     embed: EmbedSettings = field(default_factory=EmbedSettings)
     demo: DemoSettings = field(default_factory=DemoSettings)
     cache: CacheSettings = field(default_factory=CacheSettings)
+    nats: NatsSettings = field(default_factory=NatsSettings)
+    cluster: ClusterSettings = field(default_factory=ClusterSettings)
 
     def validate(self) -> Settings:
         cache = self.cache
@@ -125,6 +161,18 @@ class Settings:
             (self.demo.size >= 0, "demo.size must not be negative"),
             (cache.l1_bytes >= 0, "cache.l1_bytes must not be negative"),
             (cache.l1_response_bytes >= 0, "cache.l1_response_bytes must not be negative"),
+            (self.nats.url.startswith(("nats://", "tls://")), "nats.url must be nats://host:port"),
+            (self.nats.stream_replicas in (1, 3, 5), "nats.stream_replicas must be 1, 3 or 5"),
+            (
+                self.cluster.consistency in ("strong", "bounded", "eventual"),
+                "cluster.consistency must be one of strong, bounded, eventual "
+                "(session needs each request's seq)",
+            ),
+            (self.cluster.read_timeout_ms > 0, "cluster.read_timeout_ms must be positive"),
+            (
+                min(self.cluster.default_shards, self.cluster.default_replicas) >= 1,
+                "cluster.default_shards and cluster.default_replicas must be at least 1",
+            ),
             (
                 min(cache.l1_ttl_s, cache.l2_ttl_s, cache.l3_ttl_s) > 0,
                 "cache.l1_ttl_s, cache.l2_ttl_s and cache.l3_ttl_s must be positive",

@@ -11,6 +11,9 @@ VecfleetError (code "internal")
 │   └── CollectionExists (code "collection_exists")
 ├── PayloadTooLarge (code "payload_too_large")
 ├── Unavailable (code "unavailable")               a dependency is down; retry later
+│   ├── ShardNotHosted (code "shard_not_hosted")   this node holds no replica of that shard
+│   ├── ReplicaBehind (code "replica_behind")      the replica is staler than the read allows
+│   └── DeadlineExceeded (code "deadline_exceeded") the call's time budget ran out
 ├── RateLimited (code "rate_limited")              carries retry_after_s
 └── StorageError (code "storage")                  the disk refused a write or a file is corrupt
     └── CorruptData (code "corrupt_data")
@@ -91,6 +94,55 @@ class Unavailable(VecfleetError):
     code = "unavailable"
 
 
+class ShardNotHosted(Unavailable):
+    """The node asked holds no replica of ``(collection, shard)``.
+
+    An ``Unavailable`` because, seen from the user, it means the placement the gateway
+    routed by is stale: another replica (or a retry after the shard map refreshes) serves.
+    Fields live in ``details`` so a rebuilt exception (HTTP or gRPC) keeps them.
+    """
+
+    code = "shard_not_hosted"
+
+    def __init__(self, collection: str, shard: int, node_id: str = "") -> None:
+        where = f"node {node_id!r}" if node_id else "this node"
+        super().__init__(
+            f"{where} hosts no replica of shard {shard} of collection {collection!r}; "
+            "route to a node that does (the shard map may be stale)",
+            collection=collection,
+            shard=shard,
+            node_id=node_id,
+        )
+
+    @property
+    def collection(self) -> str:
+        return str(self.details.get("collection", ""))
+
+    @property
+    def shard(self) -> int:
+        return int(self.details.get("shard", -1))
+
+
+class ReplicaBehind(Unavailable):
+    """The replica has not applied ``min_seq`` in time, or lags more than ``max_lag_ms``.
+
+    Retryable on another replica of the same shard; ``details`` carries ``applied_seq`` and
+    what was asked (``min_seq`` or ``lag_ms``/``max_lag_ms``).
+    """
+
+    code = "replica_behind"
+
+    @property
+    def applied_seq(self) -> int:
+        return int(self.details.get("applied_seq", 0))
+
+
+class DeadlineExceeded(Unavailable):
+    """The call did not finish within its time budget (the gRPC deadline or ``timeout_s``)."""
+
+    code = "deadline_exceeded"
+
+
 class RateLimited(VecfleetError):
     code = "rate_limited"
 
@@ -118,6 +170,9 @@ ALL_ERRORS: tuple[type[VecfleetError], ...] = (
     CollectionExists,
     PayloadTooLarge,
     Unavailable,
+    ShardNotHosted,
+    ReplicaBehind,
+    DeadlineExceeded,
     RateLimited,
     StorageError,
     CorruptData,

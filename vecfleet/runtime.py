@@ -125,6 +125,8 @@ def build_embedded(settings: Settings, embedder: Embedder | None = None) -> Embe
         cache=cache,
         epochs=epochs,
         cache_namespace=namespace,
+        batch_max=server.batch_max,
+        batch_wait_s=server.batch_wait_ms / 1000,
     )
     demo = None
     extra: list[Any] = []

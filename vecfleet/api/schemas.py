@@ -33,6 +33,18 @@ CollectionName = Annotated[
     ),
 ]
 Dim = Annotated[int, Meta(ge=1, le=MAX_DIM)]
+Consistency = Annotated[
+    Literal["strong", "session", "bounded", "eventual"],
+    Meta(
+        description="how fresh a read must be (cluster mode; an embedded server is always "
+        "strong): strong = every acknowledged write, session = the write with sequence "
+        "`seq`, bounded = replica lag under the server's bound (default), eventual = any "
+        "replica. On a write, strong waits until every replica applied it."
+    ),
+]
+WriteSeq = Annotated[
+    int, Meta(ge=0, description="sequence of the caller's last write, for session reads")
+]
 Limit = Annotated[int, Meta(ge=1, le=MAX_LIMIT)]
 Text = Annotated[
     str,
@@ -71,25 +83,33 @@ class UpsertIn(Strict):
         list[PointWire],
         Meta(min_length=1, description=f"over {MAX_POINTS_PER_WRITE} points is a 413"),
     ]
+    consistency: Consistency | None = None
 
 
 class GetIn(Strict):
     ids: list[PointIdWire]
     with_vectors: bool = False
+    consistency: Consistency | None = None
+    seq: WriteSeq | None = None
 
 
 class DeleteIn(Strict):
     ids: list[PointIdWire]
+    consistency: Consistency | None = None
 
 
 class CountIn(Strict):
     filter: Filter | None = None
+    consistency: Consistency | None = None
+    seq: WriteSeq | None = None
 
 
 class ScrollIn(Strict):
     filter: Filter | None = None
     limit: Limit = 100
     cursor: Annotated[int, Meta(ge=0)] | None = None
+    consistency: Consistency | None = None
+    seq: WriteSeq | None = None
 
 
 class SearchParams(Strict):
@@ -116,6 +136,8 @@ class SearchIn(Strict):
     with_payload: bool = True
     with_vectors: bool = False
     cache: CacheMode = "default"
+    consistency: Consistency | None = None
+    seq: WriteSeq | None = None
 
 
 class SearchBatchIn(Strict):

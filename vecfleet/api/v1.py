@@ -161,27 +161,32 @@ def routes(gw: Gateway, max_body_bytes: int, http_max_age_s: int = 0) -> list[Ro
     async def upsert(request: Request) -> Response:
         body = await decode(request, s.UpsertIn, max_body_bytes)
         points = [PointIn(p.id, p.vector, p.text, p.payload) for p in body.points]
-        ack = await gw.upsert(request.path_params["name"], points)
+        ack = await gw.upsert(request.path_params["name"], points, body.consistency)
         return json_response(s.SeqOut(ack.seq, ack.count))
 
     async def get_points(request: Request) -> Response:
         body = await decode(request, s.GetIn, max_body_bytes)
-        found = await gw.get_points(request.path_params["name"], body.ids, body.with_vectors)
+        read = gw.read_options(body.consistency, body.seq)
+        found = await gw.get_points(request.path_params["name"], body.ids, body.with_vectors, read)
         return json_response(s.PointsOut([_point_out(p) for p in found]))
 
     async def delete_points(request: Request) -> Response:
         body = await decode(request, s.DeleteIn, max_body_bytes)
-        ack = await gw.delete_points(request.path_params["name"], body.ids)
+        ack = await gw.delete_points(request.path_params["name"], body.ids, body.consistency)
         return json_response(s.SeqOut(ack.seq, ack.count))
 
     async def count(request: Request) -> Response:
         body = await decode(request, s.CountIn, max_body_bytes)
-        return json_response(s.CountOut(await gw.count(request.path_params["name"], body.filter)))
+        read = gw.read_options(body.consistency, body.seq)
+        return json_response(
+            s.CountOut(await gw.count(request.path_params["name"], body.filter, read))
+        )
 
     async def scroll(request: Request) -> Response:
         body = await decode(request, s.ScrollIn, max_body_bytes)
+        read = gw.read_options(body.consistency, body.seq)
         points, cursor = await gw.scroll(
-            request.path_params["name"], body.filter, body.limit, body.cursor
+            request.path_params["name"], body.filter, body.limit, body.cursor, read
         )
         return json_response(s.ScrollOut([_point_out(p) for p in points], cursor))
 
@@ -198,6 +203,7 @@ def routes(gw: Gateway, max_body_bytes: int, http_max_age_s: int = 0) -> list[Ro
             with_vectors=body.with_vectors,
             scope=_scope(request),
             cache=body.cache,
+            read=gw.read_options(body.consistency, body.seq),
         )
         return json_response(_search_out(outcome), headers=_serving_headers(outcome))
 
@@ -237,6 +243,7 @@ def routes(gw: Gateway, max_body_bytes: int, http_max_age_s: int = 0) -> list[Ro
                 "with_vectors": q.with_vectors,
                 "scope": scope,
                 "cache": q.cache,
+                "read": gw.read_options(q.consistency, q.seq),
             }
             for q in body.searches
         ]

@@ -23,6 +23,7 @@ from vecfleet.engine.validate import (
     check_query,
     check_search_params,
     check_upsert,
+    check_vector,
     normalise,
 )
 from vecfleet.errors import CollectionNotFound, ValidationError
@@ -83,10 +84,10 @@ class CollectionHandle:
         params: dict[str, Any] | None = None,
         with_vectors: bool = False,
     ) -> list[Hit]:
-        if filter is None and params is None and not with_vectors:
-            # The common case, kept short: no filter to parse, default parameters.
-            query = check_query(vector, self._dim, unit=self._cosine)
-            return self._col.search(query, check_limit(limit), None, None, None)[0]
+        if params is None and not with_vectors:
+            # The common case, kept short: default parameters, answered by search_one.
+            query = check_vector(vector, self._dim, unit=self._cosine)
+            return self._col.search_one(query, check_limit(limit), filter)
         query = check_query(vector, self._dim, unit=self._cosine)
         return self._search(query, limit, filter, params, with_vectors)[0]
 

@@ -21,17 +21,20 @@ the exclusive side for as long as it takes to move tombstones and id-map entries
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from vecfleet.engine.config import CollectionConfig
 from vecfleet.engine.filter import FilterNode, evaluate
-from vecfleet.engine.filter.compiled import FilterCompiler
+from vecfleet.engine.filter.compiled import FilterCompiler, filter_text
 from vecfleet.engine.index import build_index
 from vecfleet.engine.index.faiss_indexes import exact_search
 from vecfleet.engine.index.partitions import Partition, build_partitions
@@ -41,8 +44,9 @@ from vecfleet.engine.planner import Plan, PlannerSettings, choose_plan, raised_e
 from vecfleet.engine.rwlock import RWLock
 from vecfleet.engine.segment import GrowingSegment, SealedSegment, Segment
 from vecfleet.engine.segment.store import remove_segment, write_segment
+from vecfleet.engine.view import SearchView
 from vecfleet.models import Hit, Point
-from vecfleet.types import Matrix, Payload, PointId, Seq
+from vecfleet.types import Matrix, Payload, PointId, Seq, Vector
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +85,7 @@ class Collection:
         self.filters = FilterCompiler(self.schema)
         self.plan_counts: dict[str, int] = {}
         self._lock = RWLock()
+        self._view: SearchView | None = None  # dropped by every write section
         self._slots: list[Slot] = [Slot(s) for s in sealed or []]
         self._growing = Slot(growing or self._new_growing())
         self._id_map: dict[PointId, tuple[Slot, int]] = {}
@@ -96,7 +101,7 @@ class Collection:
         self.dropped = False
         for segment in frozen or []:
             slot = Slot(segment)
-            with self._lock.write():
+            with self._writing():
                 self._slots.append(slot)
                 self._index_rows(slot)
             self._submit(lambda slot=slot: self._build_sealed(slot))
@@ -111,6 +116,14 @@ class Collection:
         for row in np.flatnonzero(alive).tolist():
             self._id_map[segment.ids[row]] = (slot, row)
 
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """The exclusive lock for a change of state; the published view is dropped first,
+        so no search that starts from here on can read it."""
+        with self._lock.write():
+            self._view = None
+            yield
+
     def _all_slots(self) -> list[Slot]:
         return [*self._slots, self._growing]
 
@@ -124,7 +137,7 @@ class Collection:
     ) -> None:
         if seq <= self.applied_seq:
             return
-        with self._lock.write():
+        with self._writing():
             if len(set(ids)) != len(ids):  # the last occurrence of a repeated id wins
                 last = {pid: i for i, pid in enumerate(ids)}
                 keep = sorted(last.values())
@@ -148,7 +161,7 @@ class Collection:
         if seq <= self.applied_seq:
             return 0
         removed = 0
-        with self._lock.write():
+        with self._writing():
             for pid in ids:
                 old = self._id_map.pop(pid, None)
                 if old is not None:
@@ -208,6 +221,66 @@ class Collection:
                         out.append(Point(seg.ids[row], seg.payloads.payload(row)))
                     position += 1
             return out, None
+
+    def search_one(self, query: Vector, k: int, raw_filter: Any) -> list[Hit]:
+        """One query at the default parameters, ``raw_filter`` as the caller wrote it.
+
+        Answered from the published view when it has a shortcut for the request (see
+        view.py), otherwise by ``search``; the results are the same either way.
+        """
+        view = self._view
+        if view is None:
+            view = self._publish_view()
+        counts = self.plan_counts
+        if raw_filter is None:
+            if view.unfiltered:
+                counts["ann"] = counts.get("ann", 0) + 1
+                return view.search(query, k)
+            return self.search(query.reshape(1, -1), k, None, None, None)[0]
+        text = filter_text(raw_filter)
+        if text is not None:
+            shortcut = view.shortcuts.get((text, k))
+            if shortcut is not None:
+                counts[shortcut.strategy] = counts.get(shortcut.strategy, 0) + 1
+                return shortcut.search(query, k)
+        node, key = self.filters.compile(raw_filter, text)
+        if node is None:  # a filter that matches everything
+            return self.search_one(query, k, None)
+        hits = self.search(query.reshape(1, -1), k, node, key, None)[0]
+        if text is not None and view.segment is not None and (text, k) not in view.declined:
+            self._add_shortcut(view, (text, k), node, key)
+        return hits
+
+    def _publish_view(self) -> SearchView:
+        """Describe the current state for ``search_one``; built under the read lock, so no
+        write can land between looking at the state and publishing it."""
+        with self._lock.read():
+            slots = self._slots
+            seg = slots[0].segment if len(slots) == 1 else None
+            empty = self._growing.segment.size == 0
+            settled = seg if isinstance(seg, SealedSegment) and empty else None
+            view = SearchView(settled, self.config.metric)
+            self._view = view
+            return view
+
+    def _add_shortcut(
+        self, view: SearchView, key: tuple[bytes, int], node: FilterNode, canonical: str | None
+    ) -> None:
+        """Give ``view`` a shortcut for a filter whose plan on its segment is exact or empty."""
+        with self._lock.read():
+            segment = view.segment
+            if self._view is not view or segment is None:
+                return  # a write came first: the view is gone
+            plan, cands, _ = self._plan(
+                segment, node, canonical, key[1], self.params.ef_search, False
+            )
+            if plan.strategy == "empty":
+                view.add_exact(key, [], None)
+            elif plan.strategy == "exact" and cands.mask is not None and view.fits(cands.count):
+                subset = self.masks.subset_vectors(cands, segment)
+                view.add_exact(key, cands.row_ids().tolist(), subset)
+            else:
+                view.decline(key)
 
     def search(
         self,
@@ -385,7 +458,7 @@ class Collection:
             for score, seg, row in cand[:k]:
                 vector = np.array(seg.vectors()[row]) if with_vectors else None
                 if l2:
-                    score = float(np.sqrt(max(-score, 0.0)))
+                    score = math.sqrt(max(-score, 0.0))
                 hits.append(Hit(seg.ids[row], score, seg.payloads.payload(row), vector))
             out.append(hits)
         return out
@@ -420,7 +493,7 @@ class Collection:
 
     def _freeze_growing(self) -> None:
         """Move the growing segment to the sealed list (still exact) and build its index."""
-        with self._lock.write():
+        with self._writing():
             frozen = self._growing
             if frozen.segment.size == 0:
                 return
@@ -436,7 +509,7 @@ class Collection:
             ids = list(segment.ids[:size])
             payloads = segment.payloads.take(np.arange(size))
         sealed = self._build(ids, vectors, payloads)
-        with self._lock.write():
+        with self._writing():
             sealed_alive = segment.alive[:size]
             for row in np.flatnonzero(~sealed_alive).tolist():
                 sealed.tombstone(row)
@@ -484,7 +557,7 @@ class Collection:
             )
             payloads = PayloadColumns.concat([seg.payloads.take(rows) for _, seg, rows in pieces])
         merged = self._build(ids, vectors, payloads) if ids else None
-        with self._lock.write():
+        with self._writing():
             if any(slot.segment is not seg for slot, seg, _ in pieces):
                 # A source was swapped while building (cannot happen with one builder thread).
                 if merged is not None:

@@ -169,18 +169,23 @@ class Database:
             used = candidate
             break
         first = self._log.first_seq()
-        if snapshot_seq + 1 < first and self._log.last_seq() >= first:
+        # Read before replaying: a log that others append to (cluster mode) may grow during
+        # the replay, and applied_seq must never pass a record that was not applied.
+        last = self._log.last_seq()
+        if snapshot_seq + 1 < first and last >= first:
             raise CorruptData(
                 f"log starts at {first} but the newest usable snapshot ends at {snapshot_seq}: "
                 "records in between are lost"
             )
         replayed = 0
         self._applied_seq = snapshot_seq
+        # Sequences may have gaps (a JetStream subject shares its stream's numbering):
+        # replay follows the log's order and never expects seq + 1.
         for seq, record in self._log.read_from(snapshot_seq + 1):
             self._apply(seq, decode_op(record))
             self._applied_seq = seq
             replayed += 1
-        self._applied_seq = max(self._applied_seq, self._log.last_seq())
+        self._applied_seq = max(self._applied_seq, last)
         if self._applied_seq < snapshot_seq:
             # The log was emptied (e.g. restored from a snapshot): continue numbering after it.
             self._log.skip_to(snapshot_seq)
@@ -275,6 +280,29 @@ class Database:
                 self._seq_cond.notify_all()
         self._maybe_snapshot()
         return seq, result
+
+    def apply_record(self, seq: Seq, record: bytes) -> bool:
+        """Apply a record another process appended to the log; False if already applied.
+
+        The replica path (cluster mode): the gateway appends to the shared log, every
+        replica applies what it reads. Records must arrive in log order; sequences may
+        have gaps. A record at or below ``applied_seq`` is ignored, so re-delivery after a
+        reconnect or a replay that overlaps a snapshot is harmless (STYLE 10). Like
+        ``write``, a record whose apply raises still counts as applied: every replica
+        meets the same record and must make the same decision about it.
+        """
+        self._check_open()
+        op = decode_op(record)
+        with self._seq_cond:
+            if seq <= self._applied_seq:
+                return False
+            try:
+                self._apply(seq, op)
+            finally:
+                self._applied_seq = seq
+                self._seq_cond.notify_all()
+        self._maybe_snapshot()
+        return True
 
     def _check_open(self) -> None:
         if self._closed:

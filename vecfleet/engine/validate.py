@@ -12,7 +12,7 @@ import numpy as np
 
 from vecfleet.engine.payload import PayloadSchema, validate_payloads
 from vecfleet.errors import ValidationError
-from vecfleet.types import Matrix, PointId
+from vecfleet.types import Matrix, PointId, Vector
 
 MAX_ID_CHARS = 512
 MAX_LIMIT = 10_000
@@ -67,41 +67,59 @@ def check_matrix(vectors: Any, dim: int, field: str = "vectors") -> Matrix:
     return np.ascontiguousarray(matrix)
 
 
-def check_query(vector: Any, dim: int, unit: bool = False) -> Matrix:
-    """One query as a contiguous (1, dim) float32 row; ``unit`` scales it to length 1.
+_F32 = np.dtype(np.float32)
 
-    This is the hot path of every search, so the finiteness check rides on the squared
-    norm (finite only if every element is) and a row that is already unit length is used
-    as it is, without a copy.
+
+def check_query(vector: Any, dim: int, unit: bool = False) -> Matrix:
+    """One query as a contiguous (1, dim) float32 row; ``unit`` scales it to length 1."""
+    return check_vector(vector, dim, unit).reshape(1, dim)
+
+
+def check_vector(vector: Any, dim: int, unit: bool = False) -> Vector:
+    """One query as a contiguous (dim,) float32 vector; ``unit`` scales it to length 1.
+
+    This is the hot path of every search: a contiguous float32 vector of the right length
+    is recognised by four cheap tests and used as it is; the finiteness check rides on the
+    squared norm (finite only if every element is), and a row already of unit length is not
+    copied.
     """
     arr = vector
-    if type(arr) is not np.ndarray or arr.dtype != np.float32:
-        try:
-            arr = np.asarray(vector, dtype=np.float32)
-        except (TypeError, ValueError) as exc:
-            raise ValidationError(f"vector must be {dim} numbers: {exc}", field="vector") from exc
-    if arr.shape == (dim,):
-        arr = arr.reshape(1, dim)
-    elif arr.shape != (1, dim):
-        raise ValidationError(
-            f"vector must have shape ({dim},), got {tuple(arr.shape)}", field="vector"
-        )
-    if not arr.flags.c_contiguous:
-        arr = np.ascontiguousarray(arr)
-    squared = float(np.dot(arr[0], arr[0]))
+    if (
+        type(arr) is not np.ndarray
+        or arr.dtype is not _F32
+        or arr.shape != (dim,)
+        or not arr.flags.c_contiguous
+    ):
+        arr = _as_vector(vector, dim)
+    squared = float(arr.dot(arr))
     if not math.isfinite(squared):
         if not np.isfinite(arr).all():
             raise ValidationError(
                 "vector contains NaN or Inf; only finite values are allowed", field="vector"
             )
-        squared = float(np.dot(arr[0].astype(np.float64), arr[0].astype(np.float64)))
+        squared = float(np.dot(arr.astype(np.float64), arr.astype(np.float64)))
     if unit and abs(squared - 1.0) > 1e-6:
         if squared == 0.0:
             raise ValidationError(
                 "vector is all zeros; cosine needs a non-zero vector", field="vector"
             )
-        arr = np.multiply(arr, np.float32(1.0 / math.sqrt(squared)))
+        arr = arr * np.float32(1.0 / math.sqrt(squared))
     return arr
+
+
+def _as_vector(vector: Any, dim: int) -> Vector:
+    """Anything array-like of ``dim`` numbers (or one row of them) as a contiguous vector."""
+    try:
+        arr = np.asarray(vector, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"vector must be {dim} numbers: {exc}", field="vector") from exc
+    if arr.shape == (1, dim):
+        arr = arr.reshape(dim)
+    elif arr.shape != (dim,):
+        raise ValidationError(
+            f"vector must have shape ({dim},), got {tuple(arr.shape)}", field="vector"
+        )
+    return np.ascontiguousarray(arr)
 
 
 def normalise(matrix: Matrix, field: str = "vectors") -> Matrix:

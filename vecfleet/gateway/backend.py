@@ -66,6 +66,10 @@ class Backend(Protocol):
     # before acknowledging them): the result cache may then answer any consistency level.
     reads_are_strong: bool
 
+    async def start(self) -> None:
+        """Connect, inside the event loop that serves requests."""
+        ...
+
     def collection(self, name: str) -> CollectionRef:
         """The collection called ``name``; raises ``CollectionNotFound``."""
         ...
@@ -92,9 +96,12 @@ class Backend(Protocol):
         ids: list[PointId],
         vectors: np.ndarray,
         payloads: list[dict[str, Any]],
-    ) -> WriteAck: ...
+        visible: bool = False,
+    ) -> WriteAck:
+        """Store the points; ``visible`` waits until every replica applied them."""
+        ...
 
-    async def delete(self, name: str, ids: list[PointId]) -> WriteAck: ...
+    async def delete(self, name: str, ids: list[PointId], visible: bool = False) -> WriteAck: ...
 
     async def get(
         self, name: str, ids: list[PointId], with_vectors: bool, read: ReadOptions

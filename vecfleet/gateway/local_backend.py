@@ -34,6 +34,9 @@ class LocalBackend:
         self._search_pool = ThreadPoolExecutor(search_threads, thread_name_prefix="search")
         self._write_pool = ThreadPoolExecutor(write_threads, thread_name_prefix="write")
 
+    async def start(self) -> None:
+        return None
+
     async def _read(self, fn: Callable[[], T], read: ReadOptions | None = None) -> T:
         future = asyncio.get_running_loop().run_in_executor(self._search_pool, fn)
         if read is None:
@@ -77,12 +80,17 @@ class LocalBackend:
 
     # ------------------------------------------------------------------ points
     async def upsert(
-        self, name: str, ids: list[PointId], vectors: np.ndarray, payloads: list[dict[str, Any]]
+        self,
+        name: str,
+        ids: list[PointId],
+        vectors: np.ndarray,
+        payloads: list[dict[str, Any]],
+        visible: bool = False,
     ) -> WriteAck:
         col = self.db.collection(name)
         return await self._write(lambda: col.upsert(ids, vectors, payloads))
 
-    async def delete(self, name: str, ids: list[PointId]) -> WriteAck:
+    async def delete(self, name: str, ids: list[PointId], visible: bool = False) -> WriteAck:
         col = self.db.collection(name)
         return await self._write(lambda: col.delete(ids))
 

@@ -2,7 +2,7 @@
 
 ::
 
-    validate → cache (L1 → L2 → L3) → single-flight → embed → backend search
+    validate → cache (L1 → L2 → L3) → single-flight → embed → batcher → backend search
 
 The backend is the ``Backend`` protocol (``backend.py``): local engine or cluster.
 
@@ -20,6 +20,7 @@ Each stage notes the milliseconds it spent in ``SearchQuery.timings`` (the
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from vecfleet.engine.filter import canonical_filter, parse_filter
 from vecfleet.engine.validate import check_limit, check_query, check_search_params
 from vecfleet.errors import Unavailable, ValidationError
 from vecfleet.gateway.backend import DEFAULT_READ, Backend, CollectionRef, ReadOptions
+from vecfleet.gateway.batcher import MicroBatcher
 from vecfleet.gateway.cache.codec import decode_body, encode_body
 from vecfleet.gateway.cache.keys import PUBLIC_SCOPE, SearchIdentity, search_key
 from vecfleet.gateway.cache.tiered import TieredCache
@@ -62,6 +64,7 @@ class SearchQuery:
 
     handle: CollectionRef | None = None
     row: np.ndarray | None = None  # the query vector once known
+    filter_text: str = "{}"  # canonical filter: searches that agree on it can share a batch
     key: str = ""
     timings: dict[str, float] = field(default_factory=dict)  # stage → milliseconds
 
@@ -149,12 +152,13 @@ class ValidateStage:
             )
         limit = check_limit(q.limit)
         ef, exact = check_search_params(q.params)
+        q.filter_text = _filter_text(col, q.filter)
         identity = SearchIdentity(
             collection=col.name,
             vector=vector_bytes,
             model=model,
             text=text,
-            filter=_filter_text(col, q.filter),
+            filter=q.filter_text,
             limit=limit,
             ef=ef,
             exact=exact,
@@ -276,7 +280,7 @@ class BackendStage:
         started = time.perf_counter()
         answer = await self.backend.search(
             q.handle.name,
-            q.row[np.newaxis, :],
+            q.row.reshape(1, -1),
             q.limit,
             q.filter,
             q.params,
@@ -290,13 +294,62 @@ class BackendStage:
         return SearchResult(hits, answer.plan, took_ms)
 
 
+BatchKey = tuple[str, int, str, str, bool, ReadOptions]
+
+
+class BatchStage:
+    """Searches that agree on everything but the vector share one backend call.
+
+    The key is (collection, limit, canonical filter, params, with_vectors, read options);
+    ``MicroBatcher`` (``batcher.py``) decides when a batch leaves: at once when the
+    backend is idle, or when a call in flight returns, the window closes or it is full.
+    """
+
+    def __init__(self, backend: Backend, max_batch: int, max_wait_s: float) -> None:
+        self.backend = backend
+        self.batcher: MicroBatcher[BatchKey, SearchQuery, list[Hit]] = MicroBatcher(
+            self._call, max_batch=max_batch, max_wait_s=max_wait_s
+        )
+        self.plans: dict[BatchKey, list[dict[str, Any]]] = {}
+
+    async def __call__(self, query: SearchQuery) -> SearchResult:
+        q = query
+        assert q.handle is not None and q.row is not None, "validate and embed run first"
+        params = "" if not q.params else json.dumps(q.params, sort_keys=True)
+        key = (q.handle.name, q.limit, q.filter_text, params, q.with_vectors, q.read)
+        started = time.perf_counter()
+        hits = await self.batcher.submit(key, q)
+        took_ms = q.timings["search"] = _ms_since(started)
+        if not q.with_payload:
+            hits = [Hit(h.id, h.score, None, h.vector) for h in hits]
+        return SearchResult(hits, self.plans.get(key, []), took_ms)
+
+    async def _call(self, key: BatchKey, queries: list[SearchQuery]) -> list[list[Hit]]:
+        first = queries[0]
+        rows = np.vstack([q.row.reshape(1, -1) for q in queries])  # type: ignore[union-attr]
+        answer = await self.backend.search(
+            key[0], rows, first.limit, first.filter, first.params, first.with_vectors, first.read
+        )
+        self.plans[key] = answer.plan
+        if len(self.plans) > 4096:  # keys are many only under unusual traffic
+            self.plans.clear()
+        return answer.hits
+
+
 class Pipeline:
     """The built stage chain plus its first stage's ``prepare`` (validation alone)."""
 
-    def __init__(self, first: Stage, validate: ValidateStage, stats: PipelineStats) -> None:
+    def __init__(
+        self,
+        first: Stage,
+        validate: ValidateStage,
+        stats: PipelineStats,
+        batcher: MicroBatcher[Any, Any, Any] | None = None,
+    ) -> None:
         self.first = first
         self.validate = validate
         self.stats = stats
+        self.batcher = batcher
 
     def prepare(self, query: SearchQuery) -> str:
         """Validate ``query`` and return its cache key, without searching."""
@@ -324,16 +377,23 @@ def build_pipeline(
     cache: TieredCache | None,
     flights: SingleFlight[SearchResult],
     namespace: str = "vf",
+    batch_max: int = 0,
+    batch_wait_s: float = 0.002,
 ) -> Pipeline:
     """The search pipeline, innermost stage first; ``cache=None`` leaves that stage out.
 
     ``namespace`` prefixes cache keys: gateways share entries only within one namespace.
+    ``batch_max > 1`` puts the micro-batcher in front of the backend.
     """
     stats = PipelineStats()
     stage: Stage = BackendStage(backend)
+    batcher = None
+    if batch_max > 1:
+        stage = BatchStage(backend, batch_max, batch_wait_s)
+        batcher = stage.batcher
     stage = EmbedStage(stage, embed)
     stage = FlightStage(stage, flights)
     if cache is not None:
         stage = CacheStage(stage, cache, epochs, stats, backend.reads_are_strong)
     validate = ValidateStage(stage, backend.collection, embedder, epochs, namespace)
-    return Pipeline(validate, validate, stats)
+    return Pipeline(validate, validate, stats, batcher)

@@ -86,6 +86,8 @@ class Gateway:
         epochs: Epochs | None = None,
         cache_namespace: str = "vf",
         default_read: ReadOptions = DEFAULT_READ,
+        batch_max: int = 0,
+        batch_wait_s: float = 0.002,
     ) -> None:
         self.backend = backend
         self.embedder = embedder
@@ -97,11 +99,20 @@ class Gateway:
         self.default_read = default_read
         self.flights: SingleFlight[SearchResult] = SingleFlight()
         self.pipeline = build_pipeline(
-            backend, embedder, self.embed, self.epochs, cache, self.flights, cache_namespace
+            backend,
+            embedder,
+            self.embed,
+            self.epochs,
+            cache,
+            self.flights,
+            cache_namespace,
+            batch_max,
+            batch_wait_s,
         )
 
     async def start(self) -> None:
-        """Join the epoch bus; call once, inside the event loop that serves requests."""
+        """Connect the backend, join the epoch bus; call once, inside the serving loop."""
+        await self.backend.start()
         await self.epochs.start()
 
     # ------------------------------------------------------------------ collections
@@ -180,7 +191,9 @@ class Gateway:
             )
 
     # ------------------------------------------------------------------ points
-    async def upsert(self, name: str, points: list[PointIn]) -> WriteAck:
+    async def upsert(
+        self, name: str, points: list[PointIn], consistency: str | None = None
+    ) -> WriteAck:
         col = self.collection(name)
         if not points:
             raise ValidationError("points must hold at least one point", field="points")
@@ -211,7 +224,7 @@ class Gateway:
         matrix = _stack(vectors, col.config.dim)
         ids = [p.id for p in points]
         payloads = [p.payload if p.payload is not None else {} for p in points]
-        ack = await self.backend.upsert(name, ids, matrix, payloads)
+        ack = await self.backend.upsert(name, ids, matrix, payloads, _visible(consistency))
         await self.epochs.note_write(name, ack.seq)
         return ack
 
@@ -220,8 +233,10 @@ class Gateway:
     ) -> list[Point]:
         return await self.backend.get(name, ids, with_vectors, read or self.default_read)
 
-    async def delete_points(self, name: str, ids: list[PointId]) -> WriteAck:
-        ack = await self.backend.delete(name, ids)
+    async def delete_points(
+        self, name: str, ids: list[PointId], consistency: str | None = None
+    ) -> WriteAck:
+        ack = await self.backend.delete(name, ids, _visible(consistency))
         await self.epochs.note_write(name, ack.seq)
         return ack
 
@@ -292,12 +307,24 @@ class Gateway:
         return list(await asyncio.gather(*(self.search(name, **s) for s in searches)))
 
     async def close(self) -> None:
+        if self.pipeline.batcher is not None:
+            await self.pipeline.batcher.aclose()
         if self.cache is not None:
             await self.cache.aclose()
         await self.epochs.aclose()
         if self.embedder is not None:
             await self.embedder.aclose()
         await self.backend.aclose()
+
+
+def _visible(consistency: str | None) -> bool:
+    """Whether a write asks to be acknowledged only once every replica applied it."""
+    if consistency is not None and consistency not in CONSISTENCY_LEVELS:
+        raise ValidationError(
+            f"consistency must be one of {', '.join(CONSISTENCY_LEVELS)}, got {consistency!r}",
+            field="consistency",
+        )
+    return consistency == "strong"
 
 
 def read_options(default: ReadOptions, consistency: str | None, seq: int | None) -> ReadOptions:

@@ -7,7 +7,8 @@ collection sizes, embedding time, batch sizes) is read from the layers at scrape
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import (
@@ -19,7 +20,11 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from vecfleet.gateway import Gateway
+from vecfleet.gateway.batcher import SIZE_BOUNDS, MicroBatcher
 from vecfleet.gateway.cache import LatencyCounts, MemoryCache
+from vecfleet.gateway.hedging import HedgeBudget
+from vecfleet.gateway.replicas import ReplicaSet
+from vecfleet.gateway.retry import RetryBudget
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -163,6 +168,153 @@ def _buckets(counts: LatencyCounts) -> tuple[list[tuple[str, float]], float]:
         out.append((repr(bound), running))
     out.append(("+Inf", running + counts.counts[-1]))
     return out, counts.sum_s
+
+
+class BackendCollector(Collector):
+    """Reads the backend-call components: batchers, replica sets, hedging, retries.
+
+    ``replica_sets`` is called at every scrape, so shards that move between nodes are
+    read as they are now. Replica series are labelled by shard and replica, because one
+    node holds replicas of several shards, each with its own breaker and averages.
+    """
+
+    def __init__(
+        self,
+        *,
+        batchers: Iterable[MicroBatcher[Any, Any, Any]] = (),
+        replica_sets: Callable[[], Iterable[ReplicaSet[Any]]] = lambda: (),
+        hedges: HedgeBudget | None = None,
+        retries: RetryBudget | None = None,
+    ) -> None:
+        self.batchers = list(batchers)
+        self.replica_sets = replica_sets
+        self.hedges = hedges
+        self.retries = retries
+
+    def collect(self) -> Iterator[Metric]:
+        yield from batch_metrics(self.batchers)
+        yield from replica_metrics(self.replica_sets())
+        if self.hedges is not None:
+            yield from hedge_metrics(self.hedges)
+        if self.retries is not None:
+            yield from retry_metrics(self.retries)
+
+
+def batch_metrics(batchers: Iterable[MicroBatcher[Any, Any, Any]]) -> Iterator[Metric]:
+    sizes = HistogramMetricFamily(
+        "vecfleet_batch_size", "Requests per batched backend call", labels=["batcher"]
+    )
+    flushes = CounterMetricFamily(
+        "vecfleet_batch_flushes", "Batches sent, by what sent them", labels=["batcher", "reason"]
+    )
+    failures = CounterMetricFamily(
+        "vecfleet_batch_failures", "Batched calls that raised", labels=["batcher"]
+    )
+    cancelled = CounterMetricFamily(
+        "vecfleet_batch_cancelled", "Callers that stopped waiting for a batch", labels=["batcher"]
+    )
+    for batcher in batchers:
+        stats = batcher.stats
+        buckets: list[tuple[str, float]] = []
+        running = 0
+        for bound, count in zip(SIZE_BOUNDS, stats.size_counts, strict=False):
+            running += count
+            buckets.append((str(bound), running))
+        buckets.append(("+Inf", running + stats.size_counts[-1]))
+        sizes.add_metric([batcher.name], buckets, stats.items)
+        for reason, count in sorted(stats.flushes.items()):
+            flushes.add_metric([batcher.name, reason], count)
+        failures.add_metric([batcher.name], stats.failed)
+        cancelled.add_metric([batcher.name], stats.cancelled)
+    yield from (sizes, flushes, failures, cancelled)
+
+
+def replica_metrics(sets: Iterable[ReplicaSet[Any]]) -> Iterator[Metric]:
+    labels = ["shard", "replica"]
+    in_flight = GaugeMetricFamily(
+        "vecfleet_replica_in_flight", "Calls sent to a replica and not yet answered", labels=labels
+    )
+    latency = GaugeMetricFamily(
+        "vecfleet_replica_latency_ewma_seconds",
+        "Moving average of a replica's response time, seen from this gateway",
+        labels=labels,
+    )
+    service = GaugeMetricFamily(
+        "vecfleet_replica_service_ewma_seconds",
+        "Moving average of a replica's service time (as it reports it)",
+        labels=labels,
+    )
+    breaker = GaugeMetricFamily(
+        "vecfleet_replica_breaker_state",
+        "Circuit breaker per replica: 0 closed, 1 half-open, 2 open",
+        labels=labels,
+    )
+    calls = CounterMetricFamily(
+        "vecfleet_replica_calls", "Calls to a replica by outcome", labels=[*labels, "result"]
+    )
+    checks = CounterMetricFamily(
+        "vecfleet_replica_check_failures", "Failed or slow health checks", labels=labels
+    )
+    p95 = GaugeMetricFamily(
+        "vecfleet_shard_latency_p95_seconds",
+        "p95 of recent response times per shard (the hedging threshold)",
+        labels=["shard"],
+    )
+    for replica_set in sets:
+        shard = replica_set.shard
+        for member in replica_set.members:
+            key, stats = [shard, member.name], member.stats
+            in_flight.add_metric(key, stats.outstanding)
+            if stats.response_s is not None:
+                latency.add_metric(key, stats.response_s)
+            if stats.service_s is not None:
+                service.add_metric(key, stats.service_s)
+            breaker.add_metric(key, member.breaker.severity)
+            calls.add_metric([*key, "success"], stats.successes)
+            calls.add_metric([*key, "failure"], stats.failures)
+            calls.add_metric([*key, "cancel"], stats.cancels)
+            checks.add_metric(key, stats.check_failures)
+        value = replica_set.latency.p95
+        if value is not None:
+            p95.add_metric([shard], value)
+    yield from (in_flight, latency, service, breaker, calls, checks, p95)
+
+
+def hedge_metrics(budget: HedgeBudget) -> Iterator[Metric]:
+    stats = budget.stats
+    sent = CounterMetricFamily("vecfleet_hedges_sent", "Hedged second calls sent")
+    sent.add_metric([], stats.hedges_sent)
+    won = CounterMetricFamily("vecfleet_hedges_won", "Hedged calls that answered first")
+    won.add_metric([], stats.hedges_won)
+    skipped = CounterMetricFamily(
+        "vecfleet_hedges_skipped", "Hedges due but not sent, by reason", labels=["reason"]
+    )
+    for reason, count in sorted(stats.skipped.items()):
+        skipped.add_metric([reason], count)
+    failovers = CounterMetricFamily(
+        "vecfleet_replica_failovers", "Reads retried on another replica after an error"
+    )
+    failovers.add_metric([], stats.failovers)
+    timeouts = CounterMetricFamily(
+        "vecfleet_replica_deadline_exceeded", "Replica reads that ran out of deadline"
+    )
+    timeouts.add_metric([], stats.timeouts)
+    yield from (sent, won, skipped, failovers, timeouts)
+
+
+def retry_metrics(budget: RetryBudget) -> Iterator[Metric]:
+    stats = budget.stats
+    retries = CounterMetricFamily(
+        "vecfleet_retries", "Retries by budget decision", labels=["result"]
+    )
+    retries.add_metric(["allowed"], stats.retries)
+    retries.add_metric(["refused"], stats.refused)
+    retries.add_metric(["deadline"], stats.deadline)
+    balance = GaugeMetricFamily(
+        "vecfleet_retry_budget_balance", "Retries the budget would allow right now"
+    )
+    balance.add_metric([], budget.balance)
+    yield from (retries, balance)
 
 
 class Metrics:

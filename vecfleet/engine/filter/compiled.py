@@ -23,6 +23,14 @@ Compiled = tuple[FilterNode | None, str | None]
 _encode = msgspec.json.Encoder().encode
 
 
+def filter_text(raw: Any) -> bytes | None:
+    """The exact cache key of a raw filter (its JSON encoding); None if it is not JSON."""
+    try:
+        return _encode(raw)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
 class FilterCompiler:
     def __init__(self, schema: PayloadSchema, max_entries: int = 1024) -> None:
         self.schema = schema
@@ -30,14 +38,17 @@ class FilterCompiler:
         self._entries: OrderedDict[bytes, Compiled] = OrderedDict()
         self._lock = threading.Lock()
 
-    def compile(self, raw: Any) -> Compiled:
-        """(tree, canonical text) of ``raw``; (None, None) for no filter."""
+    def compile(self, raw: Any, text: bytes | None = None) -> Compiled:
+        """(tree, canonical text) of ``raw``; (None, None) for no filter.
+
+        ``text`` is ``filter_text(raw)`` when the caller has already computed it.
+        """
         if raw is None:
             return None, None
-        try:
-            text = _encode(raw)
-        except (TypeError, ValueError, OverflowError):
-            return self._parse(raw)  # not plain JSON: let the parser say what is wrong
+        if text is None:
+            text = filter_text(raw)
+            if text is None:
+                return self._parse(raw)  # not plain JSON: let the parser say what is wrong
         with self._lock:
             found = self._entries.get(text)
             if found is not None:

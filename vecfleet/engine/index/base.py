@@ -14,7 +14,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from vecfleet.types import Matrix
+from vecfleet.types import Matrix, Vector
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,12 @@ class VectorIndex(Protocol):
         self, queries: Matrix, k: int, ef: int, bitmap: npt.NDArray[np.uint8] | None
     ) -> SearchResult:
         """Top-k rows per query; ``bitmap`` (packed, little bit order) limits rows searched."""
+        ...
+
+    def search_one(self, query: Vector, k: int) -> tuple[list[float], list[int]]:
+        """Top-k of one contiguous query row at the default parameters, as lists: FAISS's raw
+        values (inner products; squared distances for l2) and rows (-1 = none). The search
+        fast path; results equal ``search``'s up to the sign convention."""
         ...
 
     def vectors(self) -> Matrix:

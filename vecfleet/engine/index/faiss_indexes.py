@@ -8,6 +8,7 @@ the recall the quantizer loses at a fraction of the memory.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import faiss
@@ -15,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from vecfleet.engine.index.base import IndexParams, SearchResult
-from vecfleet.types import Matrix
+from vecfleet.types import Matrix, Vector
 
 INDEX_FILE = "index.faiss"
 VECTORS_FILE = "vectors.f32"
@@ -89,6 +90,59 @@ def _search_into(
     return distances, labels
 
 
+class _ResultBuffers(threading.local):
+    """Per-thread output arrays by k for single-query searches, with their FAISS pointers.
+
+    A one-query search reads its results out as Python lists before it returns, so the next
+    search on the same thread can reuse the arrays: this saves two allocations and two
+    pointer conversions per call on the hot path.
+    """
+
+    def __init__(self) -> None:
+        self.by_k: dict[int, tuple[np.ndarray, np.ndarray, object, object]] = {}
+
+
+_BUFFERS = _ResultBuffers()
+_MAX_BUFFERED_K = 64
+
+
+def _result_buffers(k: int) -> tuple[np.ndarray, np.ndarray, object, object]:
+    """(distances, labels, their pointers) holding k results; reused on this thread."""
+    found = _BUFFERS.by_k.get(k)
+    if found is None:
+        distances = np.empty(k, dtype=np.float32)
+        labels = np.empty(k, dtype=np.int64)
+        found = (distances, labels, faiss.swig_ptr(distances), faiss.swig_ptr(labels))
+        if len(_BUFFERS.by_k) < _MAX_BUFFERED_K:
+            _BUFFERS.by_k[k] = found
+    return found
+
+
+class ExactScan:
+    """Brute-force top-k of single queries over one fixed matrix, for the search fast path.
+
+    The matrix is made contiguous and its pointer taken once; each query is one call of
+    FAISS's brute-force kernel (the one ``exact_search`` uses, so results are identical)
+    into per-thread buffers, returned as lists: raw FAISS values, i.e. inner products, or
+    squared distances for l2.
+    """
+
+    __slots__ = ("_kernel", "_pointer", "dim", "size", "vectors")
+
+    def __init__(self, vectors: Matrix, metric: str) -> None:
+        self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        self.size, self.dim = self.vectors.shape
+        self._pointer = faiss.swig_ptr(self.vectors)
+        self._kernel = faiss.knn_L2sqr if metric == "l2" else faiss.knn_inner_product
+
+    def top_k(self, query: Vector, k: int) -> tuple[list[float], list[int]]:
+        """(values, rows) of the min(k, size) best rows; ``query`` is a contiguous row."""
+        k = min(k, self.size)
+        distances, labels, d_ptr, l_ptr = _result_buffers(k)
+        self._kernel(faiss.swig_ptr(query), self._pointer, self.dim, 1, self.size, k, d_ptr, l_ptr)
+        return distances.tolist(), labels.tolist()
+
+
 def _selector(bitmap: npt.NDArray[np.uint8] | None, n: int) -> faiss.IDSelector | None:
     if bitmap is None:
         return None
@@ -127,6 +181,22 @@ class FaissIndex:
         distances, labels = self._raw_search(queries, k, ef, bitmap)
         return SearchResult(to_similarity(distances, self.metric), labels)
 
+    def search_one(self, query: Vector, k: int) -> tuple[list[float], list[int]]:
+        """Top-k of one query at the default search parameters, as (raw values, rows) lists.
+
+        Raw values are FAISS's: inner products, or squared distances for l2; rows are -1
+        where fewer than k were found. Kinds without a direct path go through ``search``.
+        """
+        found = self.search(query.reshape(1, self.dim), k, self.params.ef_search, None)
+        values = found.scores[0] if self.metric != "l2" else -found.scores[0]
+        return values.tolist(), found.rows[0].tolist()
+
+    def _search_one_direct(self, query: Vector, k: int) -> tuple[list[float], list[int]]:
+        """``search_one`` as one ``search_c`` call into per-thread buffers (no parameters)."""
+        distances, labels, d_ptr, l_ptr = _result_buffers(k)
+        self.index.search_c(1, faiss.swig_ptr(query), k, d_ptr, l_ptr, None)
+        return distances.tolist(), labels.tolist()
+
     def vectors(self) -> Matrix:
         if self._view is None:
             storage = faiss.downcast_index(self.index)
@@ -147,6 +217,9 @@ class FaissIndex:
 
 class FlatIndex(FaissIndex):
     kind = "flat"
+
+    def search_one(self, query: Vector, k: int) -> tuple[list[float], list[int]]:
+        return self._search_one_direct(query, k)
 
     @classmethod
     def build(cls, vectors: Matrix, metric: str, params: IndexParams) -> FlatIndex:
@@ -171,6 +244,11 @@ class HNSWIndex(FaissIndex):
 
     def _params(self, ef: int, selector: faiss.IDSelector | None) -> faiss.SearchParameters:
         return faiss.SearchParametersHNSW(efSearch=ef, sel=selector)
+
+    def search_one(self, query: Vector, k: int) -> tuple[list[float], list[int]]:
+        if k > self.params.ef_search:  # the beam must widen to k: needs a parameters object
+            return super().search_one(query, k)
+        return self._search_one_direct(query, k)
 
     def _raw_search(
         self, queries: Matrix, k: int, ef: int, bitmap: npt.NDArray[np.uint8] | None

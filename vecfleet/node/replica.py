@@ -1,0 +1,431 @@
+"""A shard replica: an engine ``Database`` kept up to date from the shard's JetStream subject.
+
+Every replica of a shard reads the same subject in the same order and applies each record
+idempotently by sequence (``Database.apply_record``), so replicas converge with no
+protocol between them; the log is the only coordination (docs/cluster-log.md).
+
+Open: if the blob store holds a newer snapshot than the local data directory, download it
+and install it beside the local ones; open the ``Database`` over a read-only
+``JetStreamLog`` (newest local snapshot + replay of the subject after it); then start the
+follower thread, which tails the subject from ``applied_seq + 1`` and applies each record.
+
+A record the follower never saw may have been purged (another replica stored a newer
+snapshot and trimmed the subject while this one lagged or was away). Gaps in sequences
+are normal (other shards share the numbering), so the follower checks the subject's purge
+floor whenever a batch starts past ``applied_seq + 1``; if the floor passed
+``applied_seq + 1``, the replica *resyncs*: closes its database and opens it again, which
+installs the newer snapshot. The same check runs once after every open, because a purge
+can also land during the replay.
+
+States::
+
+    opening ──▶ following ◀──▶ disconnected     (NATS down: retry with backoff, keep serving)
+                  │   ▲
+                  ▼   │
+                resyncing                         (records purged under it: reload snapshot)
+                  │
+    following ──▶ failed      a record that does not decode; serving stops growing, lag grows
+    following ──▶ dropped     the collection's stream is gone; the node must discard us
+    any ──close()──▶ closed
+
+Reads never wait for the follower unless asked: ``wait_for(seq)`` is for ``session`` and
+``strong`` reads, ``lag_ms()`` for ``bounded`` ones.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vecfleet.cluster.blobstore import BlobStore
+from vecfleet.cluster.blobstore.archive import stage
+from vecfleet.cluster.jetstream_log import JetStreamLog
+from vecfleet.cluster.log_tail import LogTail, TailBatch
+from vecfleet.cluster.nats_thread import NatsThread
+from vecfleet.cluster.subjects import check_shard, cluster_collection_name
+from vecfleet.engine.api import CollectionHandle
+from vecfleet.engine.database import Database, DatabaseSettings
+from vecfleet.engine.snapshot import SnapshotInfo, list_snapshots
+from vecfleet.engine.storage.files import fsync_path
+from vecfleet.errors import (
+    CollectionNotFound,
+    CorruptData,
+    NotFound,
+    StorageError,
+    Unavailable,
+    VecfleetError,
+)
+from vecfleet.types import Seq
+
+log = logging.getLogger(__name__)
+
+FOLLOWING, DISCONNECTED, RESYNCING, FAILED, DROPPED, CLOSED = (
+    "following",
+    "disconnected",
+    "resyncing",
+    "failed",
+    "dropped",
+    "closed",
+)
+
+
+class _PurgedUnderUs(Exception):
+    """Records between applied_seq and the next delivered one may have been purged."""
+
+
+@dataclass
+class ReplicaStats:
+    """Plain counters for ``obs``."""
+
+    records_applied: int = 0
+    batches: int = 0
+    resyncs: int = 0
+    snapshots_fetched: int = 0
+    snapshots_uploaded: int = 0
+    outages: int = 0
+
+
+class Replica:
+    """One replica of ``collection``'s shard ``shard``, opened and following on return."""
+
+    def __init__(
+        self,
+        collection: str,
+        shard: int,
+        data_dir: str | Path,
+        nats: NatsThread,
+        blobstore: BlobStore,
+        *,
+        settings: DatabaseSettings | None = None,
+        poll_s: float = 1.0,
+        timeout_s: float = 5.0,
+        batch_records: int = 256,
+    ) -> None:
+        self.collection = cluster_collection_name(collection)
+        self.shard = check_shard(shard)
+        self.data_dir = Path(data_dir)
+        self.settings = settings or DatabaseSettings()
+        self.poll_s = poll_s
+        self.timeout_s = timeout_s
+        self.batch_records = batch_records
+        self.stats = ReplicaStats()
+        self._blobstore = blobstore
+        self._log = JetStreamLog(nats, collection, shard, writable=False, timeout_s=timeout_s)
+        self._db_lock = threading.RLock()  # swaps of _db (resync) vs. readers of it
+        self._snapshot_lock = threading.Lock()
+        self._applied = threading.Condition()
+        self._stop = threading.Event()
+        self._state = "opening"
+        self._failure: BaseException | None = None
+        self._last_seen: Seq = 0
+        self._unapplied_since: float | None = None  # publish time of the oldest unapplied
+        self._caught_up_at = 0.0  # monotonic time the server last confirmed nothing pending
+        self._db = self._open_database()
+        self._state = FOLLOWING
+        self._thread = threading.Thread(
+            target=self._follow, name=f"replica-{self.collection}-{self.shard}", daemon=True
+        )
+        self._thread.start()
+
+    # ------------------------------------------------------------------ reads
+    @property
+    def applied_seq(self) -> Seq:
+        """Stream sequence of the newest record this replica has applied."""
+        return self._db.applied_seq
+
+    @property
+    def last_seen_seq(self) -> Seq:
+        """Newest sequence of this shard the replica knows exists (applied or not)."""
+        return max(self._last_seen, self.applied_seq)
+
+    @property
+    def state(self) -> str:
+        return self._state
+
+    @property
+    def failure(self) -> BaseException | None:
+        return self._failure
+
+    @property
+    def recovery(self) -> dict[str, Any]:
+        """How the current database was opened: snapshot, its sequence, records replayed."""
+        return dict(self._db.recovery)
+
+    def lag_ms(self) -> float:
+        """0 when caught up; else the age of the oldest record not applied yet.
+
+        "Caught up" needs a recent confirmation from the server (within two polls): a
+        replica cut off from NATS does not know what it misses, so its lag is the time
+        since it last knew it had everything. When records wait on the server but were
+        not fetched yet, their age is bounded by that of the last record applied.
+        """
+        if self._unapplied_since is not None:
+            return max(0.0, (time.time() - self._unapplied_since) * 1000.0)
+        silent_s = time.monotonic() - self._caught_up_at
+        return 0.0 if silent_s <= 2 * self.poll_s + 1.0 else silent_s * 1000.0
+
+    def wait_for(self, seq: Seq, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds until every record of this shard up to stream
+        sequence ``seq`` is applied (``ReplicaView``); False if that did not happen in time.
+
+        ``seq`` may belong to another shard (a client's last write elsewhere), so
+        ``applied_seq`` may never equal it: the replica waits for the newest record of its
+        own shard at or below ``seq``, bounded by asking the stream for the shard's last
+        sequence. A True answer therefore does not imply ``applied_seq >= seq``.
+        """
+        deadline = time.monotonic() + timeout
+        if self.applied_seq >= seq:
+            return True
+        try:
+            target = min(seq, self._log.last_seq())
+        except VecfleetError:
+            target = seq  # cannot ask: wait for the sequence itself
+        with self._applied:
+            while self.applied_seq < target:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._state in (FAILED, DROPPED, CLOSED):
+                    return False
+                self._applied.wait(min(remaining, 0.5))
+        return True
+
+    def handle(self) -> CollectionHandle:
+        """The engine handle for searches; take a new one per request (resyncs swap it)."""
+        with self._db_lock:
+            db = self._db
+            return CollectionHandle(db, db.get_collection(self.collection))
+
+    # ------------------------------------------------------------------ snapshots
+    def snapshot(self) -> SnapshotInfo:
+        """Snapshot locally, upload it, then purge the subject below it."""
+        with self._snapshot_lock:
+            for _attempt in range(3):
+                with self._db_lock:
+                    db = self._db
+                    info = db.snapshot()
+                staging = self.data_dir / f".upload-{info.seq}"
+                shutil.rmtree(staging, ignore_errors=True)
+                try:
+                    stage(info.path, db.segments_dir, staging)
+                except FileNotFoundError:  # trimmed by a newer snapshot meanwhile
+                    shutil.rmtree(staging, ignore_errors=True)
+                    continue
+                try:
+                    self._blobstore.put_snapshot(self.collection, self.shard, info.seq, staging)
+                finally:
+                    shutil.rmtree(staging, ignore_errors=True)
+                self.stats.snapshots_uploaded += 1
+                self._log.mark_snapshot_stored(info.seq)
+                self._log.truncate_before(info.seq + 1)
+                return info
+        raise StorageError(f"could not stage a snapshot of {self.data_dir} for upload")
+
+    # ------------------------------------------------------------------ lifecycle
+    def close(self) -> None:
+        """Stop following and close the database (it snapshots locally); idempotent."""
+        if self._state == CLOSED:
+            return
+        self._stop.set()
+        self._thread.join(timeout=self.poll_s + 4 * self.timeout_s)
+        self._state = CLOSED
+        with self._applied:
+            self._applied.notify_all()
+        with self._db_lock:
+            self._db.close()
+
+    def __enter__(self) -> Replica:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ opening
+    def _open_database(self) -> Database:
+        floor_before = self._log.purge_floor()
+        self._install_newer_snapshot()
+        db = Database(self.data_dir, self.settings, log_factory=lambda _path, _s: self._log)
+        try:
+            floor_after = self._log.purge_floor()
+            snapshot_seq = int(db.recovery.get("snapshot_seq", 0))
+            if floor_after > floor_before and floor_after > snapshot_seq + 1:
+                raise _PurgedUnderUs()
+        except _PurgedUnderUs:
+            log.info("%s/%d: purged during replay; reopening", self.collection, self.shard)
+            db.close()
+            return self._open_database()
+        except BaseException:
+            db.close()
+            raise
+        self._last_seen = db.applied_seq
+        self._caught_up_at = time.monotonic()  # the replay read to the subject's end
+        return db
+
+    def _install_newer_snapshot(self) -> None:
+        """Download the blob store's newest snapshot if it is newer than the local ones."""
+        for leftover in self.data_dir.glob(".incoming-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+        local = max((int(p.name) for p in list_snapshots(self.data_dir / "snapshots")), default=0)
+        for _attempt in range(3):
+            try:
+                remote = self._blobstore.newest_snapshot(self.collection, self.shard)
+            except Unavailable as exc:  # replay alone may do; recovery checks continuity
+                log.warning("%s/%d: blob store unavailable: %s", self.collection, self.shard, exc)
+                return
+            if remote is None or remote <= local:
+                return
+            incoming = self.data_dir / f".incoming-{remote}"
+            try:
+                self._blobstore.fetch_snapshot(self.collection, self.shard, remote, incoming)
+            except NotFound:  # replaced by a newer one between the two calls
+                shutil.rmtree(incoming, ignore_errors=True)
+                continue
+            self._adopt(incoming)
+            self.stats.snapshots_fetched += 1
+            log.info("%s/%d: installed snapshot %d", self.collection, self.shard, remote)
+            return
+
+    def _adopt(self, incoming: Path) -> None:
+        """Move a downloaded snapshot into the data directory: segments first, then the
+        snapshot itself, whose arrival is the commit point (orphans are cleaned on open)."""
+        segments = self.data_dir / "segments"
+        snapshots = self.data_dir / "snapshots"
+        segments.mkdir(parents=True, exist_ok=True)
+        snapshots.mkdir(parents=True, exist_ok=True)
+        for segment in sorted((incoming / "segments").glob("*")):
+            if not (segments / segment.name).exists():
+                segment.rename(segments / segment.name)
+        fsync_path(segments)
+        for snap in (incoming / "snapshots").iterdir():
+            if not (snapshots / snap.name).exists():
+                snap.rename(snapshots / snap.name)
+        fsync_path(snapshots)
+        shutil.rmtree(incoming, ignore_errors=True)
+
+    # ------------------------------------------------------------------ following
+    def _follow(self) -> None:
+        tail: LogTail | None = None
+        backoff_s = 0.05
+        while not self._stop.is_set():
+            try:
+                if tail is None:
+                    tail = self._log.tail(self.applied_seq + 1)
+                batch = tail.next_batch(self.batch_records, wait_s=self.poll_s)
+                self._note_received(batch)
+                self._apply_batch(batch)
+                self._state, backoff_s = FOLLOWING, 0.05
+                continue
+            except _PurgedUnderUs:
+                tail = self._drop_tail(tail)
+                self._resync()
+                continue
+            except CollectionNotFound as exc:
+                self._stop_following(DROPPED, exc)
+            except CorruptData as exc:
+                self._stop_following(FAILED, exc)
+            except Unavailable as exc:
+                if self._state != DISCONNECTED:
+                    self.stats.outages += 1
+                    log.warning("%s/%d: %s", self.collection, self.shard, exc)
+                self._state = DISCONNECTED
+            except Exception as exc:
+                if self._stop.is_set():
+                    break  # closing: the database refused the last apply
+                log.exception("%s/%d: follower error", self.collection, self.shard)
+                self._failure = exc
+            # Any failure may leave fetched records unapplied: restart the tail from
+            # applied_seq + 1 so none is skipped (re-delivery is harmless).
+            tail = self._drop_tail(tail)
+            self._stop.wait(backoff_s)
+            backoff_s = min(backoff_s * 2, 2.0)
+        self._drop_tail(tail)
+
+    def _note_received(self, batch: TailBatch) -> None:
+        """Fetched is not applied: from here on, the batch's records count as lag."""
+        if batch.records:
+            self._last_seen = max(self._last_seen, batch.records[-1].seq)
+            if self._unapplied_since is None:
+                self._unapplied_since = batch.records[0].published_at
+
+    def _apply_batch(self, batch: TailBatch) -> None:
+        records = batch.records
+        if records:
+            self.stats.batches += 1
+            applied = self.applied_seq
+            if records[0].seq > applied + 1 and self._log.purge_floor() > applied + 1:
+                raise _PurgedUnderUs()
+            for index, record in enumerate(records):
+                if self._stop.is_set():
+                    return
+                self._apply(record.seq, record.data)
+                following = records[index + 1] if index + 1 < len(records) else None
+                self._unapplied_since = following.published_at if following else None
+                with self._applied:
+                    self._applied.notify_all()
+            if not batch.caught_up:
+                self._unapplied_since = records[-1].published_at  # more wait on the server
+        if batch.caught_up:
+            self._unapplied_since = None
+            self._caught_up_at = time.monotonic()
+
+    def _apply(self, seq: Seq, data: bytes) -> None:
+        """Apply one record; a record the engine rejects is logged and stays applied.
+
+        Every replica meets the same record and rejects it the same way, so skipping it
+        keeps them identical; a record that does not even decode stops the replica
+        (``CorruptData``), since skipping it could drop an acknowledged write.
+        """
+        try:
+            self._db.apply_record(seq, data)
+        except CorruptData:
+            raise
+        except VecfleetError as exc:
+            if self._stop.is_set():
+                raise
+            log.error("%s/%d: record %d rejected: %s", self.collection, self.shard, seq, exc)
+        self.stats.records_applied += 1
+
+    def _resync(self) -> None:
+        self._state = RESYNCING
+        self.stats.resyncs += 1
+        log.warning(
+            "%s/%d: records after %d were purged before this replica read them; "
+            "reloading from the newest stored snapshot",
+            self.collection,
+            self.shard,
+            self.applied_seq,
+        )
+        with self._db_lock:
+            self._db.close()
+            self._db = self._open_database()
+        with self._applied:
+            self._applied.notify_all()
+
+    def _stop_following(self, state: str, exc: BaseException) -> None:
+        log.error("%s/%d: stopped following (%s): %s", self.collection, self.shard, state, exc)
+        self._state, self._failure = state, exc
+        self._stop.set()
+        with self._applied:
+            self._applied.notify_all()
+
+    @staticmethod
+    def _drop_tail(tail: LogTail | None) -> None:
+        if tail is not None:
+            tail.close()
+        return None
+
+    def describe(self) -> dict[str, Any]:
+        """State for health checks and the membership table."""
+        return {
+            "collection": self.collection,
+            "shard": self.shard,
+            "state": self._state,
+            "applied_seq": self.applied_seq,
+            "last_seen_seq": self.last_seen_seq,
+            "lag_ms": self.lag_ms(),
+            "failure": repr(self._failure) if self._failure else None,
+            **self.stats.__dict__,
+        }
