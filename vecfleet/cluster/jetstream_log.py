@@ -50,6 +50,8 @@ __all__ = ["JetStreamLog", "ShardLogWriter"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+EXPECTED_LAST_SUBJECT_SEQ = "Nats-Expected-Last-Subject-Sequence"
+ERR_WRONG_LAST_SEQUENCE = 10071
 
 
 class JetStreamLog:
@@ -119,8 +121,11 @@ class JetStreamLog:
         finally:
             tail.close()
 
-    def last_seq(self) -> Seq:
-        return self._call(self._writer.last_seq(self.collection, self.shard), "last_seq")
+    def last_seq(self, timeout_s: float | None = None) -> Seq:
+        """Stream sequence of the subject's newest record, 0 if none; ``timeout_s`` bounds
+        the call (default: twice the log's timeout), raising ``Unavailable`` past it."""
+        coro = self._writer.last_seq(self.collection, self.shard)
+        return self._call(coro, "last_seq", timeout_s)
 
     def first_seq(self) -> Seq:
         """The purge floor: records below it may be gone; 1 when nothing was ever purged."""
@@ -139,10 +144,8 @@ class JetStreamLog:
             return
         try:
             cut = min(cut, self.last_seq())
-            if cut <= self.purge_floor():
-                return
-            self._call(self._purge(cut), "purge")
-            self.purges += 1
+            if self._call(self._purge(cut), "purge"):
+                self.purges += 1
         except VecfleetError as exc:  # purging is housekeeping: retried at the next snapshot
             log.warning("could not purge %s below %d: %s", self.subject, cut, exc)
 
@@ -159,29 +162,52 @@ class JetStreamLog:
 
     def purge_floor(self) -> Seq:
         """Sequence below which this subject may have been purged (0: never purged)."""
-        return self._call(self._read_floor(), "reading the purge floor")
+        return self._call(self._read_floor(), "reading the purge floor")[0]
 
     def tail(self, start_seq: Seq) -> LogTail:
         """An ordered reader of this subject from ``start_seq``; the caller closes it."""
         return LogTail(self._nats, self.stream, self.subject, start_seq, timeout_s=self.timeout_s)
 
     # ------------------------------------------------------------------ internals
-    def _call(self, coro: Coroutine[Any, Any, T], what: str) -> T:
-        return self._nats.run(coro, self.timeout_s * 2, f"{what} on {self.subject}")
+    def _call(self, coro: Coroutine[Any, Any, T], what: str, timeout_s: float | None = None) -> T:
+        timeout = self.timeout_s * 2 if timeout_s is None else timeout_s
+        return self._nats.run(coro, timeout, f"{what} on {self.subject}")
 
-    async def _read_floor(self) -> Seq:
+    async def _read_floor(self) -> tuple[Seq, Seq]:
+        """(floor, stream sequence of the message holding it); (0, 0) if never purged."""
         with translating(f"reading the purge floor of {self.subject}"):
             try:
                 msg = await self._nats.js.get_last_msg(self.stream, self.floor_subject)
             except nats.js.errors.NotFoundError as exc:
                 if exc.err_code == ERR_STREAM_NOT_FOUND:
                     raise CollectionNotFound(self.collection) from exc
-                return 0
-        return int((msg.data or b"0").decode())
+                return 0, 0
+        return int((msg.data or b"0").decode()), int(msg.seq or 0)
 
-    async def _purge(self, cut: Seq) -> None:
+    async def _purge(self, cut: Seq) -> bool:
+        """Raise the floor to ``cut``, then purge below it; False if there was nothing to do.
+
+        The floor only ever rises: it is published on the condition that the floor
+        subject's last message is still the one just read (JetStream's expected last
+        subject sequence), so two replicas purging at once cannot leave the lower floor
+        on top. The loser skips its purge; the next snapshot tries again.
+        """
         js = self._nats.js
+        floor, floor_msg_seq = await self._read_floor()
+        if cut <= floor:
+            return False
         with translating(f"purging {self.subject} below {cut}"):
-            await js.publish(self.floor_subject, str(cut).encode(), stream=self.stream)
+            try:
+                await js.publish(
+                    self.floor_subject,
+                    str(cut).encode(),
+                    stream=self.stream,
+                    headers={EXPECTED_LAST_SUBJECT_SEQ: str(floor_msg_seq)},
+                )
+            except nats.js.errors.BadRequestError as exc:
+                if exc.err_code == ERR_WRONG_LAST_SEQUENCE:
+                    return False  # another replica moved the floor meanwhile
+                raise
             await js.purge_stream(self.stream, seq=cut, subject=self.subject)
             await js.purge_stream(self.stream, subject=self.floor_subject, keep=1)
+        return True

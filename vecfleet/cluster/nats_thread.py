@@ -98,9 +98,9 @@ class NatsThread:
             name=self.name,
             allow_reconnect=True,
             max_reconnect_attempts=-1,
-            reconnect_time_wait=self.reconnect_wait_s,  # type: ignore[arg-type]
-            connect_timeout=min(self.connect_timeout_s, 2.0),  # type: ignore[arg-type]
-            ping_interval=self.ping_interval_s,  # type: ignore[arg-type]
+            reconnect_time_wait=self.reconnect_wait_s,
+            connect_timeout=min(self.connect_timeout_s, 2.0),
+            ping_interval=self.ping_interval_s,
             max_outstanding_pings=2,
             error_cb=self._on_error,
             disconnected_cb=self._on_disconnected,

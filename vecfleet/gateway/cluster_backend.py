@@ -59,6 +59,7 @@ log = logging.getLogger(__name__)
 MAX_RECORD_BYTES = 512 << 10  # well under NATS's default 1 MiB max_payload
 CURSOR_SHIFT = 40  # scroll cursor = shard << 40 | the shard's own cursor
 CLUSTER_SETTINGS = ("shards", "replicas", "sharding")
+ATTEMPT_P99_FACTOR = 4.0
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ class ClusterBackend:
         refresh_s: float = 0.25,
         timeout_s: float = 5.0,
         hedge_floor_s: float = 0.005,
+        min_attempt_s: float = 0.15,
     ) -> None:
         self.nats_url = nats_url
         self.connect_node = connect_node
@@ -102,6 +104,7 @@ class ClusterBackend:
         self.refresh_s = refresh_s
         self.timeout_s = timeout_s
         self.hedge_floor_s = hedge_floor_s
+        self.min_attempt_s = min_attempt_s
         self.hedges = HedgeBudget()
         self.retries = RetryBudget()
         self._nc: Client | None = None
@@ -262,26 +265,30 @@ class ClusterBackend:
         await self.refresh()
         col = self.collection(name)
         col.applied_seq = max(col.applied_seq, *seqs)
-        await self._wait_applied(name, max(seqs))
+        await self._wait_opened(name, dict(enumerate(seqs)))
         return await self.info(name)
 
-    async def _wait_applied(self, name: str, seq: int) -> None:
-        """Until one replica of every shard applied ``seq`` (or the timeout passes)."""
+    async def _wait_opened(self, name: str, seqs: dict[int, int]) -> None:
+        """Until every placed replica reports its shard's creation (or the timeout passes).
+
+        Sequences are per shard: other shards' records share the stream's numbering.
+        """
+        entry = self.collection(name).entry
+        wanted = {(node, s) for s, nodes in enumerate(entry.placement) for node in nodes}
         deadline = time.monotonic() + self.timeout_s * 2
-        shards = len(self.collection(name).entry.placement)
         while time.monotonic() < deadline:
             members = await self.catalog.members()
-            ready = {
-                r.shard
+            opened = {
+                (m.node_id, r.shard)
                 for m in members.values()
                 for r in m.replicas
-                if r.collection == name and r.applied_seq >= seq
+                if r.collection == name and r.applied_seq >= seqs[r.shard]
             }
-            if len(ready) >= shards:
+            if wanted <= opened:
                 await self.refresh()
                 return
             await asyncio.sleep(0.05)
-        log.warning("collection %s: not every shard reported seq %d in time", name, seq)
+        log.warning("collection %s: not every replica opened in time", name)
 
     async def drop_collection(self, name: str) -> WriteAck:
         col = await self._known(name)
@@ -291,8 +298,12 @@ class ClusterBackend:
         return WriteAck(col.applied_seq)
 
     async def info(self, name: str) -> dict[str, Any]:
+        """The collection's settings and replicas; ``points`` counted by the nodes now."""
         col = await self._known(name)
-        return self._info(col)
+        info = self._info(col)
+        with contextlib.suppress(Unavailable):  # else the heartbeats' figure stands
+            info["points"] = await self.count(name, None, ReadOptions("eventual"))
+        return info
 
     def stats(self, name: str) -> dict[str, Any]:
         return self._info(self.collection(name))
@@ -432,9 +443,19 @@ class ClusterBackend:
 
         async def one(shard: int) -> Any:
             replicas = self._replica_set(name, shard)
+            # An attempt may take a few times the shard's p99 before it is given up for
+            # another replica: a stalled node costs that, not the whole deadline.
+            p99 = replicas.latency.quantile(0.99) or 0.0
+            attempt_s = max(self.min_attempt_s, ATTEMPT_P99_FACTOR * p99)
             return await hedged_call(
                 replicas,
-                lambda ref: call(ref.node, shard, floors[shard], max_lag, deadline.remaining()),
+                lambda ref: call(
+                    ref.node,
+                    shard,
+                    floors[shard],
+                    max_lag,
+                    min(deadline.remaining(), attempt_s),
+                ),
                 deadline,
                 self.hedges,
                 retries=self.retries,

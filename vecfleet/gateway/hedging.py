@@ -100,12 +100,16 @@ async def hedged_call(
     budget.record_request()
     if retries is not None:
         retries.record_request()
+    if deadline.expired:
+        stats.timeouts += 1
+        raise TimeoutError(f"shard {replicas.shard!r}: the deadline passed before the call")
     first = replicas.choose()
     if first is None:
         raise replicas.why_unavailable()
     tried = [first.name]
     running: dict[asyncio.Task[T], bool] = {_start(replicas, first, call): False}
-    hedge_at = _hedge_at(replicas, floor_s)
+    hedge_at = _hedge_at(replicas, floor_s)  # None: no hedge pending (cold, or considered)
+    may_hedge = hedge_at is not None
     try:
         while True:
             done = await _wait(running, deadline, hedge_at)
@@ -127,9 +131,9 @@ async def hedged_call(
                     raise error
                 stats.failovers += 1
                 running[_start(replicas, nxt, call)] = False
-                hedge_at = _hedge_at(replicas, floor_s)
+                hedge_at = _hedge_at(replicas, floor_s) if may_hedge else None
             elif not done and hedge_at is not None and time.monotonic() >= hedge_at:
-                hedge_at = None  # one hedge per call, sent or not
+                hedge_at, may_hedge = None, False  # one hedge per call, sent or not
                 second = _hedge(replicas, tried, budget)
                 if second is not None:
                     stats.hedges_sent += 1

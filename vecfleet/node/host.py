@@ -143,7 +143,10 @@ class NodeHost:
         self._snapshotted.pop(key, None)
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, replica.close)
-        shutil.rmtree(self._replica_dir(key), ignore_errors=True)
+        directory = self._replica_dir(key)
+        shutil.rmtree(directory, ignore_errors=True)
+        with contextlib.suppress(OSError):  # other shards of the collection may remain
+            directory.parent.rmdir()
         log.info("node %s dropped %s/%d: the collection is gone", self.node_id, *key)
 
     # ------------------------------------------------------------------ reporting

@@ -182,9 +182,9 @@ class Replica:
         if self.applied_seq >= seq:
             return True
         try:
-            target = min(seq, self._log.last_seq())
+            target = min(seq, self._log.last_seq(timeout_s=max(timeout, 0.001)))
         except VecfleetError:
-            target = seq  # cannot ask: wait for the sequence itself
+            target = seq  # cannot ask in time: wait for the sequence itself
         with self._applied:
             while self.applied_seq < target:
                 remaining = deadline - time.monotonic()

@@ -7,6 +7,8 @@ overwrites, unsealed rows, several segments.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -159,3 +161,44 @@ def test_huge_finite_values_pass(db):
     col.upsert(ids=[1], vectors=np.ones((1, 4), np.float32))
     hits = col.search(np.full(4, 1e30, np.float32), limit=1)
     assert [h.id for h in hits] == [1]
+
+
+def test_filtered_shortcuts_stay_correct_under_concurrent_deletes(tmp_path, rng):
+    """A delete acknowledged before a search starts is never in its results, shortcut or not."""
+    db = vecfleet.connect(tmp_path, durability="none")
+    col, x = build(db, rng, n=2000)
+    col.optimize()
+    deleted: set[int] = set()
+    lock = threading.Lock()
+    stop = threading.Event()
+    problems: list[str] = []
+
+    def deleter() -> None:
+        for start in range(0, 2000, 50):  # every 50th row is rare: one rare row per batch
+            col.delete(ids=list(range(start, start + 10)))
+            with lock:
+                deleted.update(range(start, start + 10))
+            if start % 400 == 0:
+                col.optimize()
+        stop.set()
+
+    def searcher(seed: int) -> None:
+        local = np.random.default_rng(seed)
+        while not stop.is_set():
+            with lock:
+                gone = set(deleted)
+            q = local.standard_normal(8).astype(np.float32)
+            for flt in (RARE, None):
+                for h in col.search(q, limit=20, filter=flt):
+                    if h.id in gone:
+                        problems.append(f"deleted id {h.id} returned for {flt}")
+
+    threads = [threading.Thread(target=deleter)]
+    threads += [threading.Thread(target=searcher, args=(s,)) for s in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not problems, problems[:5]
+    assert col.search(x[0], limit=20, filter=RARE) == []
+    db.close()

@@ -85,7 +85,7 @@ class NatsBlobStore:
                 f"downloading {name}",
             )
             packed.seek(0)
-            got = unpack(packed, into_directory)  # type: ignore[arg-type]
+            got = unpack(packed, into_directory)
         if got != seq:
             raise CorruptData(f"snapshot object {name} holds the snapshot at {got}")
         self.fetches += 1
