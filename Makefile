@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint bench clean
+.PHONY: serve test test-chaos lint bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -20,6 +20,10 @@ serve: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
+
+# Node kills, frozen nodes and NATS restarts under traffic: about three minutes.
+test-chaos: $(STAMP)
+	$(BIN)/python -m pytest -q -m chaos tests/cluster
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

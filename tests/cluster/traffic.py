@@ -47,6 +47,7 @@ async def run_traffic(
     write_rate: float,
     during: Callable[[], Awaitable[None]] | None = None,
     prefix: str = "w",
+    consistency: str = "bounded",
 ) -> Traffic:
     """Send reads and writes for ``seconds`` while ``during()`` runs (the fault)."""
     out = Traffic()
@@ -57,7 +58,12 @@ async def run_traffic(
     async with httpx.AsyncClient(base_url=url, timeout=10.0, limits=limits) as http:
 
         async def read(at: float) -> None:
-            body = {"vector": rng.standard_normal(dim).tolist(), "limit": 5, "cache": "bypass"}
+            body = {
+                "vector": rng.standard_normal(dim).tolist(),
+                "limit": 5,
+                "cache": "bypass",
+                "consistency": consistency,
+            }
             try:
                 r = await http.post(f"/v1/collections/{collection}/search", json=body)
             except httpx.HTTPError as exc:

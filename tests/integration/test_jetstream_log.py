@@ -54,7 +54,9 @@ def writer(nats: NatsThread) -> ShardLogWriter:
     return writer
 
 
-def publish(nats: NatsThread, writer: ShardLogWriter, shard: int, record: bytes, msg_id=None):
+def publish(
+    nats: NatsThread, writer: ShardLogWriter, shard: int, record: bytes, msg_id: str | None = None
+) -> int:
     coro = writer.publish(COLLECTION, shard, record, msg_id or uuid.uuid4().hex)
     return nats.run(coro, 10)
 
@@ -245,3 +247,27 @@ def wait_connected(nats: NatsThread, timeout_s: float = 10.0) -> None:
     while not nats.connected:
         assert time.monotonic() < deadline, "the client did not reconnect"
         time.sleep(0.02)
+
+
+def test_the_purge_floor_only_rises_when_replicas_purge_at_once(
+    nats: NatsThread, writer: ShardLogWriter
+) -> None:
+    for i in range(10):
+        publish(nats, writer, 0, record(i))
+    ahead = JetStreamLog(nats, COLLECTION, 0)
+    behind = JetStreamLog(nats, COLLECTION, 0)
+    ahead.mark_snapshot_stored(8)
+    behind.mark_snapshot_stored(4)
+    stale = behind._read_floor  # what `behind` read before `ahead` purged
+    floor_before = nats.run(stale(), 5)
+
+    async def read_stale() -> tuple[int, int]:
+        return floor_before
+
+    ahead.truncate_before(100)
+    assert ahead.purge_floor() == 9
+    behind._read_floor = read_stale  # type: ignore[method-assign]
+    behind.truncate_before(100)  # its conditional floor write loses: nothing changes
+    assert ahead.purge_floor() == 9
+    assert behind.purges == 0
+    assert [s for s, _ in ahead.read_from(1)] == [9, 10]

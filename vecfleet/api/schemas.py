@@ -152,13 +152,16 @@ class SegmentOut(msgspec.Struct):
     index: str
 
 
-class CollectionOut(msgspec.Struct):
+class CollectionOut(msgspec.Struct, omit_defaults=True):
     name: str
     config: dict[str, Any]
     points: int
     segments: list[SegmentOut]
     applied_seq: int
     plans: dict[str, int]
+    # Cluster mode: the shard map, and per shard its replicas' node, applied_seq and lag.
+    sharding: dict[str, Any] | None = None
+    shards: list[dict[str, Any]] | None = None
 
 
 class CollectionsOut(msgspec.Struct):

@@ -134,6 +134,8 @@ def _collection_out(info: dict[str, Any]) -> s.CollectionOut:
         segments=[s.SegmentOut(**seg) for seg in info["segments"]],
         applied_seq=info["applied_seq"],
         plans=info["plans"],
+        sharding=info.get("sharding"),
+        shards=info.get("shards"),
     )
 
 

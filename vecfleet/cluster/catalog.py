@@ -105,6 +105,21 @@ class Catalog:
         with translating(f"removing collection {name}"):
             await self._placement.purge(name)
 
+    async def collection(self, name: str) -> CollectionEntry | None:
+        """One collection read directly; ``None`` once it is dropped.
+
+        A listing (``collections``) walks the bucket and may miss a key under load; a
+        caller about to act on an absence confirms it here first.
+        """
+        with translating(f"reading collection {name}"):
+            try:
+                entry = await self._placement.get(name)
+            except nats.js.errors.KeyNotFoundError:
+                return None
+        if not entry.value:
+            return None
+        return msgspec.json.decode(entry.value, type=CollectionEntry)
+
     async def collections(self) -> dict[str, CollectionEntry]:
         with translating("listing collections"):
             return {

@@ -22,22 +22,24 @@ from __future__ import annotations
 
 import re
 
-from vecfleet.engine.config import check_collection_name
 from vecfleet.errors import ValidationError
 from vecfleet.types import Seq
 
-_SAFE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
-_SNAPSHOT_OBJECT = re.compile(r"^(\d+)/(\d{20})\.tar$")
+_SAFE = re.compile(r"[A-Za-z0-9_-]{1,128}")
+_SNAPSHOT_OBJECT = re.compile(r"(\d+)/(\d{20})\.tar")
 
 MEMBERSHIP_BUCKET = "vf_members"
 PLACEMENT_BUCKET = "vf_placement"
 
 
 def cluster_collection_name(name: object) -> str:
-    """``name`` if it is a valid collection name that NATS can carry unchanged."""
-    check_collection_name(name)
-    assert isinstance(name, str)
-    if not _SAFE.match(name):
+    """``name`` if it is a collection name NATS can carry unchanged.
+
+    Every such name is also valid in the engine (a subset of its alphabet, no leading
+    ``.``), so this one check serves both; it is kept here, free of engine imports, so a
+    gateway that only publishes does not load the engine.
+    """
+    if not isinstance(name, str) or not _SAFE.fullmatch(name):
         raise ValidationError(
             f"collection name {name!r} cannot be used in cluster mode: NATS subjects and "
             "stream names allow only a-z, A-Z, 0-9, _ and - (no '.')",
@@ -90,5 +92,5 @@ def snapshot_object(shard: int, seq: Seq) -> str:
 
 def parse_snapshot_object(name: str) -> tuple[int, Seq] | None:
     """``(shard, seq)`` of a snapshot object name, ``None`` for any other object."""
-    match = _SNAPSHOT_OBJECT.match(name)
+    match = _SNAPSHOT_OBJECT.fullmatch(name)
     return (int(match.group(1)), int(match.group(2))) if match else None

@@ -168,6 +168,10 @@ class ClusterBackend:
     async def refresh(self) -> None:
         """Read collections, placement and live nodes; rebuild the replica sets."""
         entries = await self.catalog.collections()
+        for name in set(self._collections) - set(entries):
+            entry = await self.catalog.collection(name)  # a listing can miss a key
+            if entry is not None:
+                entries[name] = entry
         self._members = await self.catalog.members()
         for node_id, member in self._members.items():
             self._addresses[node_id] = member.address

@@ -118,8 +118,10 @@ class NodeHost:
             task = asyncio.create_task(self._open(key), name=f"open-{key[0]}-{key[1]}")
             self._openers.add(task)
             task.add_done_callback(self._openers.discard)
-        for key in [k for k in self.replicas if k[0] not in entries]:
-            await self._drop(key)
+        for name in {k[0] for k in self.replicas if k[0] not in entries}:
+            if await self.catalog.collection(name) is None:  # confirmed, not a missed key
+                for key in [k for k in self.replicas if k[0] == name]:
+                    await self._drop(key)
 
     async def _open(self, key: ReplicaKey) -> None:
         loop = asyncio.get_running_loop()

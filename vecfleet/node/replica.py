@@ -43,15 +43,20 @@ from pathlib import Path
 from typing import Any
 
 from vecfleet.cluster.blobstore import BlobStore
-from vecfleet.cluster.blobstore.archive import stage
+from vecfleet.cluster.blobstore.archive import fsync_dir, link_tree
 from vecfleet.cluster.jetstream_log import JetStreamLog
 from vecfleet.cluster.log_tail import LogTail, TailBatch
 from vecfleet.cluster.nats_thread import NatsThread
 from vecfleet.cluster.subjects import check_shard, cluster_collection_name
 from vecfleet.engine.api import CollectionHandle
 from vecfleet.engine.database import Database, DatabaseSettings
-from vecfleet.engine.snapshot import SnapshotInfo, list_snapshots
-from vecfleet.engine.storage.files import fsync_path
+from vecfleet.engine.snapshot import (
+    SnapshotInfo,
+    list_snapshots,
+    read_info,
+    referenced_segments,
+    snapshot_dir_name,
+)
 from vecfleet.errors import (
     CollectionNotFound,
     CorruptData,
@@ -205,19 +210,11 @@ class Replica:
         with self._snapshot_lock:
             for _attempt in range(3):
                 with self._db_lock:
-                    db = self._db
-                    info = db.snapshot()
-                staging = self.data_dir / f".upload-{info.seq}"
-                shutil.rmtree(staging, ignore_errors=True)
+                    info = self._db.snapshot()
                 try:
-                    stage(info.path, db.segments_dir, staging)
+                    _upload(self._blobstore, self.collection, self.shard, info, self.data_dir)
                 except FileNotFoundError:  # trimmed by a newer snapshot meanwhile
-                    shutil.rmtree(staging, ignore_errors=True)
                     continue
-                try:
-                    self._blobstore.put_snapshot(self.collection, self.shard, info.seq, staging)
-                finally:
-                    shutil.rmtree(staging, ignore_errors=True)
                 self.stats.snapshots_uploaded += 1
                 self._log.mark_snapshot_stored(info.seq)
                 self._log.truncate_before(info.seq + 1)
@@ -245,72 +242,39 @@ class Replica:
 
     # ------------------------------------------------------------------ opening
     def _open_database(self) -> Database:
-        floor_before = self._log.purge_floor()
-        self._install_newer_snapshot()
-        db = Database(self.data_dir, self.settings, log_factory=lambda _path, _s: self._log)
-        try:
-            floor_after = self._log.purge_floor()
+        """Install a newer stored snapshot, open over the log; again if a purge raced us."""
+        while True:
+            floor_before = self._log.purge_floor()
+            if _install_newer(self._blobstore, self.collection, self.shard, self.data_dir):
+                self.stats.snapshots_fetched += 1
+            db = Database(self.data_dir, self.settings, log_factory=lambda _p, _s: self._log)
+            try:
+                floor_after = self._log.purge_floor()
+            except BaseException:
+                db.close()
+                raise
             snapshot_seq = int(db.recovery.get("snapshot_seq", 0))
             if floor_after > floor_before and floor_after > snapshot_seq + 1:
-                raise _PurgedUnderUs()
-        except _PurgedUnderUs:
-            log.info("%s/%d: purged during replay; reopening", self.collection, self.shard)
-            db.close()
-            return self._open_database()
-        except BaseException:
-            db.close()
-            raise
-        self._last_seen = db.applied_seq
-        self._caught_up_at = time.monotonic()  # the replay read to the subject's end
-        return db
-
-    def _install_newer_snapshot(self) -> None:
-        """Download the blob store's newest snapshot if it is newer than the local ones."""
-        for leftover in self.data_dir.glob(".incoming-*"):
-            shutil.rmtree(leftover, ignore_errors=True)
-        local = max((int(p.name) for p in list_snapshots(self.data_dir / "snapshots")), default=0)
-        for _attempt in range(3):
-            try:
-                remote = self._blobstore.newest_snapshot(self.collection, self.shard)
-            except Unavailable as exc:  # replay alone may do; recovery checks continuity
-                log.warning("%s/%d: blob store unavailable: %s", self.collection, self.shard, exc)
-                return
-            if remote is None or remote <= local:
-                return
-            incoming = self.data_dir / f".incoming-{remote}"
-            try:
-                self._blobstore.fetch_snapshot(self.collection, self.shard, remote, incoming)
-            except NotFound:  # replaced by a newer one between the two calls
-                shutil.rmtree(incoming, ignore_errors=True)
+                # The subject was purged while we replayed it: some records may have
+                # vanished before the replay reached them. The snapshot that allowed the
+                # purge is stored by now; start again from it.
+                log.info("%s/%d: purged during replay; reopening", self.collection, self.shard)
+                db.close()
                 continue
-            self._adopt(incoming)
-            self.stats.snapshots_fetched += 1
-            log.info("%s/%d: installed snapshot %d", self.collection, self.shard, remote)
-            return
-
-    def _adopt(self, incoming: Path) -> None:
-        """Move a downloaded snapshot into the data directory: segments first, then the
-        snapshot itself, whose arrival is the commit point (orphans are cleaned on open)."""
-        segments = self.data_dir / "segments"
-        snapshots = self.data_dir / "snapshots"
-        segments.mkdir(parents=True, exist_ok=True)
-        snapshots.mkdir(parents=True, exist_ok=True)
-        for segment in sorted((incoming / "segments").glob("*")):
-            if not (segments / segment.name).exists():
-                segment.rename(segments / segment.name)
-        fsync_path(segments)
-        for snap in (incoming / "snapshots").iterdir():
-            if not (snapshots / snap.name).exists():
-                snap.rename(snapshots / snap.name)
-        fsync_path(snapshots)
-        shutil.rmtree(incoming, ignore_errors=True)
+            self._last_seen = db.applied_seq
+            self._caught_up_at = time.monotonic()  # the replay read to the subject's end
+            return db
 
     # ------------------------------------------------------------------ following
     def _follow(self) -> None:
         tail: LogTail | None = None
         backoff_s = 0.05
+        resync = False
         while not self._stop.is_set():
             try:
+                if resync:
+                    self._resync()  # retried after a failure, like any other step
+                    resync = False
                 if tail is None:
                     tail = self._log.tail(self.applied_seq + 1)
                 batch = tail.next_batch(self.batch_records, wait_s=self.poll_s)
@@ -319,8 +283,7 @@ class Replica:
                 self._state, backoff_s = FOLLOWING, 0.05
                 continue
             except _PurgedUnderUs:
-                tail = self._drop_tail(tail)
-                self._resync()
+                tail, resync = self._drop_tail(tail), True
                 continue
             except CollectionNotFound as exc:
                 self._stop_following(DROPPED, exc)
@@ -399,7 +362,8 @@ class Replica:
             self.applied_seq,
         )
         with self._db_lock:
-            self._db.close()
+            self._db.close()  # one Database per directory (flock): close, then reopen;
+            # idempotent, so a retry after a failed reopen is fine
             self._db = self._open_database()
         with self._applied:
             self._applied.notify_all()
@@ -429,3 +393,80 @@ class Replica:
             "failure": repr(self._failure) if self._failure else None,
             **self.stats.__dict__,
         }
+
+
+# ---------------------------------------------------------------------- snapshot transfer
+# Both directions keep the data directory openable at every step. Upload stages the
+# snapshot and the segments it references as hard links (no copy; immune to the database
+# trimming the originals meanwhile). Install downloads into ``.incoming-<seq>``, checks
+# it holds that snapshot, then moves the segments in first and the snapshot directory
+# last: its arrival is the commit point, and segments that came without it are orphans
+# ``Database`` removes on open.
+
+
+def _upload(
+    store: BlobStore, collection: str, shard: int, info: SnapshotInfo, data_dir: Path
+) -> None:
+    """Store the local snapshot ``info``; ``FileNotFoundError`` if it was trimmed first."""
+    scratch = data_dir / f".upload-{info.path.name}"
+    shutil.rmtree(scratch, ignore_errors=True)
+    try:
+        for uid in sorted(referenced_segments(info.path)):
+            link_tree(data_dir / "segments" / uid, scratch / "segments" / uid)
+        link_tree(info.path, scratch / "snapshots" / info.path.name)
+        store.put_snapshot(collection, shard, info.seq, scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _install_newer(store: BlobStore, collection: str, shard: int, data_dir: Path) -> Seq | None:
+    """Install the store's newest snapshot if it is newer than every local one.
+
+    Returns its sequence, or None when the local data is as new or the store cannot be
+    reached (replaying the log may still do: ``Database`` refuses to open if records it
+    needs were purged).
+    """
+    for leftover in data_dir.glob(".incoming-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    local = max((int(p.name) for p in list_snapshots(data_dir / "snapshots")), default=0)
+    for _attempt in range(3):
+        try:
+            remote = store.newest_snapshot(collection, shard)
+        except Unavailable as exc:
+            log.warning("%s/%d: blob store unavailable: %s", collection, shard, exc)
+            return None
+        if remote is None or remote <= local:
+            return None
+        incoming = data_dir / f".incoming-{remote}"
+        try:
+            store.fetch_snapshot(collection, shard, remote, incoming)
+        except NotFound:  # replaced by a newer one between the two calls: ask again
+            shutil.rmtree(incoming, ignore_errors=True)
+            continue
+        snapshot = incoming / "snapshots" / snapshot_dir_name(remote)
+        if not snapshot.is_dir() or read_info(snapshot).seq != remote:
+            shutil.rmtree(incoming, ignore_errors=True)
+            raise CorruptData(
+                f"the blob store's snapshot {remote} of {collection}/{shard} "
+                "does not hold that snapshot"
+            )
+        _adopt(incoming, data_dir)
+        log.info("%s/%d: installed snapshot %d from the blob store", collection, shard, remote)
+        return remote
+    return None
+
+
+def _adopt(incoming: Path, data_dir: Path) -> None:
+    segments = data_dir / "segments"
+    snapshots = data_dir / "snapshots"
+    segments.mkdir(parents=True, exist_ok=True)
+    snapshots.mkdir(parents=True, exist_ok=True)
+    for segment in sorted((incoming / "segments").glob("*")):
+        if not (segments / segment.name).exists():
+            segment.rename(segments / segment.name)
+    fsync_dir(segments)
+    for snap in (incoming / "snapshots").iterdir():
+        if not (snapshots / snap.name).exists():
+            snap.rename(snapshots / snap.name)
+    fsync_dir(snapshots)
+    shutil.rmtree(incoming, ignore_errors=True)

@@ -41,7 +41,8 @@ class BlobStore(Protocol):
         """Unpack the snapshot at ``seq`` into the empty ``into_directory``.
 
         Raises ``NotFound`` when it is no longer stored (a newer one replaced it: ask
-        ``newest_snapshot`` again) and ``CorruptData`` when it fails its checks.
+        ``newest_snapshot`` again) and ``CorruptData`` when the transfer fails its checks.
+        The content is verified by whoever opens it (the engine's own manifests).
         """
         ...
 

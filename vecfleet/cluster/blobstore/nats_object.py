@@ -85,9 +85,7 @@ class NatsBlobStore:
                 f"downloading {name}",
             )
             packed.seek(0)
-            got = unpack(packed, into_directory)
-        if got != seq:
-            raise CorruptData(f"snapshot object {name} holds the snapshot at {got}")
+            unpack(packed, into_directory)
         self.fetches += 1
 
     def delete_collection(self, collection: str) -> None:
