@@ -19,6 +19,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from vecfleet.engine.config import CollectionConfig
+from vecfleet.gateway.hedging import HedgeBudget
+from vecfleet.gateway.replicas import ReplicaSet
+from vecfleet.gateway.retry import RetryBudget
 from vecfleet.models import Hit, Point, WriteAck
 from vecfleet.types import PointId
 
@@ -136,6 +139,17 @@ class Backend(Protocol):
         ...
 
     def memory_bytes(self, name: str) -> int: ...
+
+    # Telemetry of the read path (empty in embedded mode): the replica sets the router
+    # chooses from, the hedge and retry budgets, and each replica's reported lag.
+    hedges: HedgeBudget | None
+    retries: RetryBudget | None
+
+    def replica_sets(self) -> list[ReplicaSet[Any]]: ...
+
+    def replica_lags(self) -> list[tuple[str, int, str, float]]:
+        """(collection, shard, node, lag in seconds) per replica, as last reported."""
+        ...
 
     def disk_bytes(self) -> int: ...
 

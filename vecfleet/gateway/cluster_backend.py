@@ -595,6 +595,16 @@ class ClusterBackend:
     def disk_bytes(self) -> int:
         return 0
 
+    def replica_sets(self) -> list[ReplicaSet[NodeRef]]:
+        return list(self._sets.values())
+
+    def replica_lags(self) -> list[tuple[str, int, str, float]]:
+        return [
+            (r.collection, r.shard, node_id, r.lag_ms / 1000)
+            for node_id, member in self._members.items()
+            for r in member.replicas
+        ]
+
 
 def _newest_per_shard(shards: list[int], seqs: list[int]) -> dict[int, int]:
     out: dict[int, int] = {}

@@ -20,6 +20,7 @@ import numpy as np
 from vecfleet.engine.api import CollectionHandle, EmbeddedDatabase
 from vecfleet.errors import DeadlineExceeded
 from vecfleet.gateway.backend import BatchAnswer, ReadOptions
+from vecfleet.gateway.replicas import ReplicaSet
 from vecfleet.models import Point, WriteAck
 from vecfleet.types import PointId
 
@@ -28,6 +29,8 @@ T = TypeVar("T")
 
 class LocalBackend:
     reads_are_strong = True
+    hedges = None  # one in-process engine: nothing to hedge, retry or balance
+    retries = None
 
     def __init__(self, db: EmbeddedDatabase, search_threads: int = 4, write_threads: int = 2):
         self.db = db
@@ -150,6 +153,12 @@ class LocalBackend:
             with contextlib.suppress(OSError):
                 total += entry.stat().st_size if entry.is_file() else 0
         return total
+
+    def replica_sets(self) -> list[ReplicaSet[Any]]:
+        return []
+
+    def replica_lags(self) -> list[tuple[str, int, str, float]]:
+        return []
 
     async def aclose(self) -> None:
         self._search_pool.shutdown(wait=True)

@@ -317,6 +317,23 @@ def retry_metrics(budget: RetryBudget) -> Iterator[Metric]:
     yield from (retries, balance)
 
 
+class LagCollector(Collector):
+    """Each replica's lag as its node last reported it (cluster mode; none embedded)."""
+
+    def __init__(self, lags: Callable[[], Iterable[tuple[str, int, str, float]]]) -> None:
+        self.lags = lags
+
+    def collect(self) -> Iterator[Metric]:
+        gauge = GaugeMetricFamily(
+            "vecfleet_replica_lag_seconds",
+            "Age of the oldest log record a replica has not applied (0 when caught up)",
+            labels=["collection", "shard", "node"],
+        )
+        for collection, shard, node, lag_s in self.lags():
+            gauge.add_metric([collection, str(shard), node], lag_s)
+        yield gauge
+
+
 class Metrics:
     def __init__(self, gateway: Gateway) -> None:
         self.registry = CollectorRegistry()
@@ -335,6 +352,17 @@ class Metrics:
         )
         self.registry.register(EngineCollector(gateway))
         self.registry.register(ServingCollector(gateway))
+        backend = gateway.backend
+        batcher = gateway.pipeline.batcher
+        self.registry.register(
+            BackendCollector(
+                batchers=[batcher] if batcher is not None else [],
+                replica_sets=backend.replica_sets,
+                hedges=backend.hedges,
+                retries=backend.retries,
+            )
+        )
+        self.registry.register(LagCollector(backend.replica_lags))
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         self.requests.labels(route, method, str(status)).inc()
