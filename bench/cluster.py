@@ -147,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     for row in result["configs"]:
         b, s = row["bounded"], row["strong"]
         print(
-            f"{row['nodes']} node(s): bounded {b['rps_median']:.0f}/s p99 {b['p99_ms_median']:.1f} ms"
+            f"{row['nodes']} node(s): bounded {b['rps_median']:.0f}/s "
+            f"p99 {b['p99_ms_median']:.1f} ms"
             f" | strong {s['rps_median']:.0f}/s p99 {s['p99_ms_median']:.1f} ms"
             f" ({s['rps_median'] / b['rps_median']:.2f}x)"
         )
