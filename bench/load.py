@@ -19,9 +19,12 @@ that mode's sweep.
     .venv/bin/python bench/load.py --rates 250,500,1000,2000,4000 --duration 10 \\
         --out bench/results/load.json
 
-Each mode also gets a closed-loop capacity run with ``wrk`` (one thread, 64 connections,
-``--wrk-seconds``) over a file of Zipf-drawn searches, and ``GET /health/live`` on the
-same server as the bare-route yardstick. The open-loop client is Python and shares the
+Each mode also gets closed-loop capacity runs with ``wrk`` (one thread, 64 connections,
+``--wrk-seconds``): ``GET /health/live``, one search repeated (every request an L1 hit
+after the first), a file of Zipf-drawn searches, and the repeated search again with
+``--paced-pause-ms`` between a response and the next request on each connection (the hit
+path's latency below saturation). The yardstick is a bare Starlette echo route under
+uvicorn as ``vecfleet serve`` runs it, measured before and after the modes (median). The open-loop client is Python and shares the
 machine with the server, so its top rates measure the pair; the wrk figures measure the
 server.
 
@@ -373,12 +376,16 @@ def wrk(port: int, path: str, seconds: float, connections: int, *args: str) -> d
 def capacity(
     port: int, lines: Path, repeated: Path, opts: argparse.Namespace
 ) -> list[dict[str, Any]]:
-    """wrk runs: the health route, one search repeated (all L1 hits), Zipf searches."""
+    """wrk runs: the health route, one search repeated (all L1 hits), Zipf searches, and
+    the repeated search again with a pause per connection between requests (below
+    saturation: the latency of the hit path itself, not of a queue)."""
     rows = []
+    pause = str(opts.paced_pause_ms)
     for path, args, target in (
         ("/health/live", (), "/health/live"),
         ("/", (str(repeated),), "repeated search"),
         ("/", (str(lines),), "zipf searches"),
+        ("/", (str(repeated), pause), f"repeated search, {pause} ms pauses"),
     ):
         wrk(port, path, 2, opts.connections, *args)  # warm-up, discarded
         row = {**wrk(port, path, opts.wrk_seconds, opts.connections, *args), "target": target}
@@ -468,6 +475,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--wrk-seconds", type=float, default=10.0, help="closed-loop run per mode; 0: none"
     )
+    parser.add_argument(
+        "--paced-pause-ms", type=int, default=10, help="pause per connection in the paced run"
+    )
     opts = parser.parse_args(argv)
     opts.rates = [float(r) for r in opts.rates.split(",")]
     modes = opts.modes.split(",")
@@ -533,6 +543,9 @@ def main(argv: list[str] | None = None) -> int:
         }
         summary["wrk_zipf_rps"] = {m: w[2]["rps"] for m, w in wrk_rows.items()}
         summary["wrk_zipf_p99_ms"] = {m: w[2]["p99_ms"] for m, w in wrk_rows.items()}
+        summary["wrk_paced_repeated_search"] = {
+            m: {"rps": w[3]["rps"], "p99_ms": w[3]["p99_ms"]} for m, w in wrk_rows.items()
+        }
         if "off" in wrk_rows:
             off = wrk_rows["off"][2]["rps"]
             summary["zipf_speedup_vs_off"] = {

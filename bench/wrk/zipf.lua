@@ -1,5 +1,7 @@
 -- POST pre-drawn searches, one "path<TAB>json body" per line of a file, cycling; each
--- thread starts at its own offset. usage: wrk -s bench/wrk/zipf.lua URL -- FILE
+-- thread starts at its own offset. usage: wrk -s bench/wrk/zipf.lua URL -- FILE [PAUSE_MS]
+-- PAUSE_MS > 0 makes each connection wait that long between a response and its next
+-- request, so the server runs below saturation and latency is service, not queueing.
 local here = debug.getinfo(1, "S").source:sub(2):match("(.*/)") or "./"
 dofile(here .. "report.lua")
 
@@ -19,8 +21,13 @@ function init(args)
       end
    end
    n = (id or 0) * 7919
+   pause_ms = tonumber(args[2] or "0")
    wrk.method = "POST"
    wrk.headers["Content-Type"] = "application/json"
+end
+
+function delay()
+   return pause_ms
 end
 
 function request()
