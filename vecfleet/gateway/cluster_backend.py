@@ -17,8 +17,8 @@ shard's p95 and failed over by ``hedging.py``; top-k lists are merged. Consisten
   router moves to another replica);
 * ``eventual``: any replica.
 
-Cluster state (collections, placement, live nodes) is read from NATS KV
-(``cluster/catalog.py``) every ``refresh_s`` and when an unknown collection is named.
+Cluster state (collections, placement, live nodes, replica sets) is ``ClusterView``'s
+(``cluster_view.py``).
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -37,15 +36,16 @@ import nats
 import numpy as np
 from nats.aio.client import Client
 
-from vecfleet.cluster.catalog import Catalog, CollectionEntry, MemberRecord, place
+from vecfleet.cluster.catalog import Catalog, CollectionEntry, place
 from vecfleet.cluster.shard_writer import ShardLogWriter
 from vecfleet.cluster.sharding import ShardMap
 from vecfleet.cluster.subjects import cluster_collection_name
 from vecfleet.engine.config import CollectionConfig
 from vecfleet.engine.ops import CreateCollection, Delete, encode_op, upsert_op
 from vecfleet.engine.validate import check_ids, check_upsert, normalise
-from vecfleet.errors import CollectionNotFound, Unavailable, ValidationError
+from vecfleet.errors import Unavailable, ValidationError
 from vecfleet.gateway.backend import BatchAnswer, ReadOptions
+from vecfleet.gateway.cluster_view import ClusterCollection, ClusterView, NodeRef
 from vecfleet.gateway.deadline import Deadline
 from vecfleet.gateway.hedging import HedgeBudget, hedged_call
 from vecfleet.gateway.replicas import ReplicaSet
@@ -60,24 +60,6 @@ MAX_RECORD_BYTES = 512 << 10  # well under NATS's default 1 MiB max_payload
 CURSOR_SHIFT = 40  # scroll cursor = shard << 40 | the shard's own cursor
 CLUSTER_SETTINGS = ("shards", "replicas", "sharding")
 ATTEMPT_P99_FACTOR = 4.0
-
-
-@dataclass(frozen=True)
-class NodeRef:
-    """One replica as the router holds it: the node's id and its client."""
-
-    name: str
-    node: NodeAPI
-
-
-@dataclass
-class ClusterCollection:
-    """``CollectionRef`` of a cluster collection; ``applied_seq`` is the newest write seen."""
-
-    name: str
-    config: CollectionConfig
-    entry: CollectionEntry
-    applied_seq: int = 0
 
 
 class ClusterBackend:
@@ -109,13 +91,7 @@ class ClusterBackend:
         self.retries = RetryBudget()
         self._nc: Client | None = None
         self._writer: ShardLogWriter | None = None
-        self._catalog: Catalog | None = None
-        self._collections: dict[str, ClusterCollection] = {}
-        self._members: dict[str, MemberRecord] = {}
-        self._addresses: dict[str, str] = {}  # node id → last known address
-        self._clients: dict[str, NodeAPI] = {}  # address → client
-        self._sets: dict[tuple[str, int], ReplicaSet[NodeRef]] = {}
-        self._refresher: asyncio.Task[None] | None = None
+        self._view: ClusterView | None = None
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -127,18 +103,13 @@ class ClusterBackend:
             connect_timeout=self.timeout_s,
         )
         self._writer = ShardLogWriter(self._nc, timeout_s=self.timeout_s)
-        self._catalog = await Catalog.open(self._nc, replicas=self.stream_replicas)
-        with contextlib.suppress(Unavailable):
-            await self.refresh()
-        self._refresher = asyncio.create_task(self._refresh_loop(), name="cluster-refresh")
+        catalog = await Catalog.open(self._nc, replicas=self.stream_replicas)
+        self._view = ClusterView(catalog, self.connect_node, self.refresh_s)
+        await self._view.start()
 
     async def aclose(self) -> None:
-        if self._refresher is not None:
-            self._refresher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._refresher
-        for client in self._clients.values():
-            await client.aclose()
+        if self._view is not None:
+            await self._view.aclose()
         if self._nc is not None:
             with contextlib.suppress(Exception):
                 await self._nc.close()
@@ -150,83 +121,21 @@ class ClusterBackend:
         return self._writer
 
     @property
-    def catalog(self) -> Catalog:
-        if self._catalog is None:
+    def view(self) -> ClusterView:
+        if self._view is None:
             raise Unavailable("the gateway is not connected to NATS yet")
-        return self._catalog
+        return self._view
 
-    async def _refresh_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.refresh_s)
-            try:
-                await self.refresh()
-            except Unavailable as exc:
-                log.warning("cluster state not refreshed: %s", exc.message)
-            except Exception:
-                log.exception("cluster state not refreshed")
-
-    async def refresh(self) -> None:
-        """Read collections, placement and live nodes; rebuild the replica sets."""
-        entries = await self.catalog.collections()
-        for name in set(self._collections) - set(entries):
-            entry = await self.catalog.collection(name)  # a listing can miss a key
-            if entry is not None:
-                entries[name] = entry
-        self._members = await self.catalog.members()
-        for node_id, member in self._members.items():
-            self._addresses[node_id] = member.address
-        seen: dict[str, int] = {}
-        for member in self._members.values():
-            for r in member.replicas:
-                seen[r.collection] = max(seen.get(r.collection, 0), r.applied_seq)
-        fresh = {}
-        for name, entry in entries.items():
-            old = self._collections.get(name)
-            known = max(old.applied_seq if old else 0, seen.get(name, 0))
-            config = old.config if old else CollectionConfig.from_dict(entry.config)
-            fresh[name] = ClusterCollection(name, config, entry, known)
-            for shard, placed in enumerate(entry.placement):
-                self._replica_set(name, shard).replace(self._refs(placed))
-        for key in [k for k in self._sets if k[0] not in fresh]:
-            del self._sets[key]
-        self._collections = fresh
-
-    def _refs(self, placed: list[str]) -> list[NodeRef]:
-        """Placed replicas on live nodes; all with a known address when none is live."""
-        live = [n for n in placed if n in self._members and self._members[n].serving]
-        chosen = live or [n for n in placed if n in self._addresses]
-        return [NodeRef(n, self._client(self._addresses[n])) for n in chosen]
-
-    def _client(self, address: str) -> NodeAPI:
-        client = self._clients.get(address)
-        if client is None:
-            client = self._clients[address] = self.connect_node(address)
-        return client
-
-    def _replica_set(self, name: str, shard: int) -> ReplicaSet[NodeRef]:
-        key = (name, shard)
-        replicas = self._sets.get(key)
-        if replicas is None:
-            replicas = self._sets[key] = ReplicaSet(
-                [], shard=f"{name}/{shard}", name_of=lambda r: r.name
-            )
-        return replicas
+    @property
+    def catalog(self) -> Catalog:
+        return self.view.catalog
 
     # ------------------------------------------------------------------ collections
     def collection(self, name: str) -> ClusterCollection:
-        col = self._collections.get(name)
-        if col is None:
-            raise CollectionNotFound(name)
-        return col
-
-    async def _known(self, name: str) -> ClusterCollection:
-        """The collection, refreshing once first if this gateway has not seen it yet."""
-        if name not in self._collections:
-            await self.refresh()
-        return self.collection(name)
+        return self.view.collection(name)
 
     def collection_names(self) -> list[str]:
-        return sorted(self._collections)
+        return self.view.collection_names() if self._view is not None else []
 
     async def create_collection(
         self,
@@ -266,7 +175,7 @@ class ClusterBackend:
                 for s in range(sharding.shards)
             )
         )
-        await self.refresh()
+        await self.view.refresh()
         col = self.collection(name)
         col.applied_seq = max(col.applied_seq, *seqs)
         await self._wait_opened(name, dict(enumerate(seqs)))
@@ -289,67 +198,28 @@ class ClusterBackend:
                 if r.collection == name and r.applied_seq >= seqs[r.shard]
             }
             if wanted <= opened:
-                await self.refresh()
+                await self.view.refresh()
                 return
             await asyncio.sleep(0.05)
         log.warning("collection %s: not every replica opened in time", name)
 
     async def drop_collection(self, name: str) -> WriteAck:
-        col = await self._known(name)
+        col = await self.view.known(name)
         await self.catalog.drop(name)
         await self.writer.delete_stream(name)
-        await self.refresh()
+        await self.view.refresh()
         return WriteAck(col.applied_seq)
 
     async def info(self, name: str) -> dict[str, Any]:
         """The collection's settings and replicas; ``points`` counted by the nodes now."""
-        col = await self._known(name)
-        info = self._info(col)
+        col = await self.view.known(name)
+        info = self.view.info(col)
         with contextlib.suppress(Unavailable):  # else the heartbeats' figure stands
             info["points"] = await self.count(name, None, ReadOptions("eventual"))
         return info
 
     def stats(self, name: str) -> dict[str, Any]:
-        return self._info(self.collection(name))
-
-    def _info(self, col: ClusterCollection) -> dict[str, Any]:
-        shards = []
-        points = 0
-        for shard, placed in enumerate(col.entry.placement):
-            replicas = []
-            for node_id in placed:
-                member = self._members.get(node_id)
-                report = None
-                if member is not None:
-                    report = next(
-                        (
-                            r
-                            for r in member.replicas
-                            if r.collection == col.name and r.shard == shard
-                        ),
-                        None,
-                    )
-                replicas.append(
-                    {
-                        "node": node_id,
-                        "live": member is not None,
-                        "applied_seq": report.applied_seq if report else None,
-                        "lag_ms": report.lag_ms if report else None,
-                        "points": report.points if report else None,
-                    }
-                )
-            points += max((r["points"] or 0 for r in replicas), default=0)
-            shards.append({"shard": shard, "replicas": replicas})
-        return {
-            "name": col.name,
-            "config": col.config.to_dict(),
-            "points": points,
-            "segments": [],
-            "applied_seq": col.applied_seq,
-            "plans": {},
-            "sharding": msgspec.to_builtins(col.entry.sharding),
-            "shards": shards,
-        }
+        return self.view.info(self.collection(name))
 
     # ------------------------------------------------------------------ writes
     async def upsert(
@@ -360,7 +230,7 @@ class ClusterBackend:
         payloads: list[dict[str, Any]],
         visible: bool = False,
     ) -> WriteAck:
-        col = await self._known(name)
+        col = await self.view.known(name)
         config = col.config
         id_list, matrix, clean = check_upsert(ids, vectors, payloads, config.dim, config.schema)
         if col.config.metric == "cosine":
@@ -391,7 +261,7 @@ class ClusterBackend:
         return WriteAck(seq, len(id_list))
 
     async def delete(self, name: str, ids: list[PointId], visible: bool = False) -> WriteAck:
-        col = await self._known(name)
+        col = await self.view.known(name)
         id_list = check_ids(ids)
         groups = col.entry.sharding.group_ids(id_list)
         if not groups:
@@ -417,7 +287,7 @@ class ClusterBackend:
         calls = [
             ref.node.count(name, shard, None, min_seq=seq, timeout_s=deadline.remaining())
             for shard, seq in seqs.items()
-            for ref in (m.replica for m in self._replica_set(name, shard).members)
+            for ref in (m.replica for m in self.view.replica_set(name, shard).members)
         ]
         await asyncio.gather(*calls)
 
@@ -446,7 +316,7 @@ class ClusterBackend:
         max_lag = read.max_lag_ms if read.consistency == "bounded" else None
 
         async def one(shard: int) -> Any:
-            replicas = self._replica_set(name, shard)
+            replicas = self.view.replica_set(name, shard)
             # An attempt may take a few times the shard's p99 before it is given up for
             # another replica: a stalled node costs that, not the whole deadline.
             p99 = replicas.latency.quantile(0.99) or 0.0
@@ -484,7 +354,7 @@ class ClusterBackend:
         with_vectors: bool,
         read: ReadOptions,
     ) -> BatchAnswer:
-        col = await self._known(name)
+        col = await self.view.known(name)
         shards = col.entry.sharding.shards_for_filter(filter)
 
         def call(node: NodeAPI, shard: int, floor: int, lag: float | None, timeout: float) -> Any:
@@ -504,7 +374,7 @@ class ClusterBackend:
     async def get(
         self, name: str, ids: list[PointId], with_vectors: bool, read: ReadOptions
     ) -> list[Point]:
-        col = await self._known(name)
+        col = await self.view.known(name)
         id_list = check_ids(ids)
         groups = col.entry.sharding.group_ids(id_list)
         shards = sorted(groups)
@@ -525,7 +395,7 @@ class ClusterBackend:
         return [found[i] for i in dict.fromkeys(id_list) if i in found]
 
     async def count(self, name: str, filter: dict[str, Any] | None, read: ReadOptions) -> int:
-        col = await self._known(name)
+        col = await self.view.known(name)
         shards = col.entry.sharding.shards_for_filter(filter)
         counts = await self._ask(
             name,
@@ -545,7 +415,7 @@ class ClusterBackend:
         cursor: int | None,
         read: ReadOptions,
     ) -> tuple[list[Point], int | None]:
-        col = await self._known(name)
+        col = await self.view.known(name)
         shards = col.entry.sharding.shards_for_filter(filter)
         if cursor is not None and (
             isinstance(cursor, bool) or not isinstance(cursor, int) or cursor < 0
@@ -596,12 +466,12 @@ class ClusterBackend:
         return 0
 
     def replica_sets(self) -> list[ReplicaSet[NodeRef]]:
-        return list(self._sets.values())
+        return self.view.replica_sets() if self._view is not None else []
 
     def replica_lags(self) -> list[tuple[str, int, str, float]]:
         return [
             (r.collection, r.shard, node_id, r.lag_ms / 1000)
-            for node_id, member in self._members.items()
+            for node_id, member in (self._view.members if self._view else {}).items()
             for r in member.replicas
         ]
 
