@@ -24,9 +24,9 @@ Each mode also gets closed-loop capacity runs with ``wrk`` (one thread, 64 conne
 after the first), a file of Zipf-drawn searches, and the repeated search again with
 ``--paced-pause-ms`` between a response and the next request on each connection (the hit
 path's latency below saturation). The yardstick is a bare Starlette echo route under
-uvicorn as ``vecfleet serve`` runs it, measured before and after the modes (median). The open-loop client is Python and shares the
-machine with the server, so its top rates measure the pair; the wrk figures measure the
-server.
+uvicorn as ``vecfleet serve`` runs it, measured before and after the modes (median).
+The open-loop client is Python and shares the machine with the server, so its top rates
+measure the pair; the wrk figures measure the server.
 
 Writes JSON (per mode and rate: achieved rate, p50/p95/p99/p99.9, errors, X-Cache shares;
 the wrk runs) and, when matplotlib can be imported, a PNG of latency against offered load.
