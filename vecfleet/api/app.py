@@ -120,6 +120,7 @@ def build_app(
             ttl_s=hot_cache_ttl_s,
             max_body_bytes=max_body_bytes,
             observe=metrics.observe,
+            strong_reads=gateway.backend.reads_are_strong,
         )
         middleware.insert(0, hot)
     app = Starlette(

@@ -12,8 +12,9 @@ and answers the next identical request with it before any of that work. It is as
 correct as the pipeline's cache because its key holds the same epoch: a write raises the
 epoch (``Gateway.data_epoch``), so every answer stored before it becomes unreachable at
 once. Requests it cannot judge go through untouched: an unknown collection, an epoch
-bus not yet synced, ``"cache": "bypass"``, a body over ``max_body_bytes``, and any
-answer other than a ``200`` from the pipeline. Byte-different but equivalent requests
+bus not yet synced, ``"cache": "bypass"``, in cluster mode a ``strong`` or ``session``
+read, a body over ``max_body_bytes``, and any answer other than a ``200`` from the
+pipeline. Byte-different but equivalent requests
 (another key order, say) still meet in the pipeline's L1, whose key is canonical.
 """
 
@@ -50,6 +51,7 @@ class HotSearchCache:
         ttl_s: float,
         max_body_bytes: int,
         observe: Callable[[str, str, int, float], None] | None = None,
+        strong_reads: bool = True,
     ) -> None:
         self.app = app
         self.epoch_of = epoch_of
@@ -57,6 +59,9 @@ class HotSearchCache:
         self.ttl_s = ttl_s
         self.max_body_bytes = max_body_bytes
         self.observe = observe
+        # Where reads may lag writes (cluster mode), a request that asks for a fresh
+        # answer (strong, session) is never answered from here; see CacheStage.
+        self.fresh_markers = () if strong_reads else (b'"strong"', b'"session"')
         self.hits = 0
         self.misses = 0
         self.skipped = 0
@@ -70,7 +75,7 @@ class HotSearchCache:
         body, complete = await _read_body(receive, self.max_body_bytes)
         replay = _replay(body, complete, receive)
         epoch = self.epoch_of(name) if complete else None
-        if epoch is None or b'"bypass"' in body:
+        if epoch is None or b'"bypass"' in body or any(m in body for m in self.fresh_markers):
             self.skipped += 1
             await self.app(scope, replay, send)
             return
