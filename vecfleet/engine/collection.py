@@ -44,7 +44,7 @@ from vecfleet.engine.planner import Plan, PlannerSettings, choose_plan, raised_e
 from vecfleet.engine.rwlock import RWLock
 from vecfleet.engine.segment import GrowingSegment, SealedSegment, Segment
 from vecfleet.engine.segment.store import remove_segment, write_segment
-from vecfleet.engine.view import SearchView
+from vecfleet.engine.view import SearchView, ShortcutKey
 from vecfleet.models import Hit, Point
 from vecfleet.types import Matrix, Payload, PointId, Seq, Vector
 
@@ -264,7 +264,7 @@ class Collection:
             return view
 
     def _add_shortcut(
-        self, view: SearchView, key: tuple[bytes, int], node: FilterNode, canonical: str | None
+        self, view: SearchView, key: ShortcutKey, node: FilterNode, canonical: str | None
     ) -> None:
         """Give ``view`` a shortcut for a filter whose plan on its segment is exact or empty."""
         with self._lock.read():

@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Sequence
 from operator import itemgetter
 from typing import Any
 
+from vecfleet.engine.index import VectorIndex
 from vecfleet.engine.index.faiss_indexes import ExactScan
 from vecfleet.engine.segment import SealedSegment
 from vecfleet.models import Hit
@@ -37,8 +39,8 @@ ShortcutKey = tuple[bytes, int]  # (filter text, k)
 def hits_from(
     values: list[float],
     rows: list[int],
-    ids: list[PointId],
-    payloads: list[dict[str, Any]],
+    ids: Sequence[PointId],
+    payloads: Sequence[dict[str, Any]],
     l2: bool,
 ) -> list[Hit]:
     """Hits from FAISS's raw (value, row) lists: rows of -1 (nothing found) are dropped and
@@ -101,15 +103,16 @@ class SearchView:
         self._l2 = metric == "l2"
         self._bytes = 0
         self._lock = threading.Lock()
-        if segment is not None:
-            assert segment.index is not None
-            self._index = segment.index
-            self._ids = segment.ids
-            self._payloads = segment.payloads.payloads()
-            self._size = segment.size
+        self._index: VectorIndex | None = segment.index if segment is not None else None
+        self._ids: list[PointId] = segment.ids if segment is not None else []
+        self._payloads: Sequence[dict[str, Any]] = (
+            segment.payloads.payloads() if segment is not None else []
+        )
+        self._size = segment.size if segment is not None else 0
 
     def search(self, query: Vector, k: int) -> list[Hit]:
         """Unfiltered top-k of one query; only when ``unfiltered``."""
+        assert self._index is not None
         values, rows = self._index.search_one(query, min(k, self._size))
         return hits_from(values, rows, self._ids, self._payloads, self._l2)
 

@@ -23,7 +23,13 @@ from typing import Any
 import numpy as np
 
 from vecfleet.embed import BatchingEmbedder
-from vecfleet.errors import CollectionNotFound, PayloadTooLarge, Unavailable, ValidationError
+from vecfleet.errors import (
+    CollectionNotFound,
+    PayloadTooLarge,
+    Unavailable,
+    ValidationError,
+    VecfleetError,
+)
 from vecfleet.gateway.backend import (
     CONSISTENCY_LEVELS,
     DEFAULT_READ,
@@ -152,14 +158,15 @@ class Gateway:
     def data_epoch(self, name: str) -> int | None:
         """The collection's data epoch for cache keys, ``None`` when no cache may answer.
 
-        ``None`` means an unknown collection (the request goes on to a clear 404) or an
-        epoch bus not yet synced (another gateway's write might be unseen).
+        ``None`` means an unknown or invalid collection name (the request goes on to a
+        clear 404 or 422) or an epoch bus not yet synced (another gateway's write might be
+        unseen).
         """
         if not self.epochs.synced:
             return None
         try:
             col = self.backend.collection(name)
-        except CollectionNotFound:
+        except VecfleetError:
             return None
         # The data side's own sequence covers writes that reached it without this gateway.
         return max(self.epochs.current(name), col.applied_seq)

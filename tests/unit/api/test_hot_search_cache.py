@@ -92,6 +92,8 @@ def test_scope_bypass_and_errors_are_never_shared(tmp_path: Path) -> None:
                 assert "x-cache" not in r.headers
             missing = await http.post("/v1/collections/nope/search", content=body)
             assert missing.status_code == 404
+            invalid = await http.post("/v1/collections/j%F3%B1%98%AC/search", content=body)
+            assert invalid.status_code == 422 and "collection name" in invalid.text
 
     asyncio.run(run())
 

@@ -202,3 +202,8 @@ def test_filtered_shortcuts_stay_correct_under_concurrent_deletes(tmp_path, rng)
     assert not problems, problems[:5]
     assert col.search(x[0], limit=20, filter=RARE) == []
     db.close()
+
+
+def test_huge_finite_cosine_queries_are_normalised():
+    out = check_vector(np.full(8, 1e30, np.float32), 8, unit=True)
+    np.testing.assert_allclose(out, np.full(8, 8**-0.5), rtol=1e-6)

@@ -106,16 +106,14 @@ _BUFFERS = _ResultBuffers()
 _MAX_BUFFERED_K = 64
 
 
-def _result_buffers(k: int) -> tuple[np.ndarray, np.ndarray, object, object]:
-    """(distances, labels, their pointers) holding k results; reused on this thread."""
-    found = _BUFFERS.by_k.get(k)
-    if found is None:
-        distances = np.empty(k, dtype=np.float32)
-        labels = np.empty(k, dtype=np.int64)
-        found = (distances, labels, faiss.swig_ptr(distances), faiss.swig_ptr(labels))
-        if len(_BUFFERS.by_k) < _MAX_BUFFERED_K:
-            _BUFFERS.by_k[k] = found
-    return found
+def _new_buffers(k: int) -> tuple[np.ndarray, np.ndarray, object, object]:
+    """(distances, labels, their pointers) for k results, kept for this thread's next calls."""
+    distances = np.empty(k, dtype=np.float32)
+    labels = np.empty(k, dtype=np.int64)
+    made = (distances, labels, faiss.swig_ptr(distances), faiss.swig_ptr(labels))
+    if len(_BUFFERS.by_k) < _MAX_BUFFERED_K:
+        _BUFFERS.by_k[k] = made
+    return made
 
 
 class ExactScan:
@@ -138,7 +136,7 @@ class ExactScan:
     def top_k(self, query: Vector, k: int) -> tuple[list[float], list[int]]:
         """(values, rows) of the min(k, size) best rows; ``query`` is a contiguous row."""
         k = min(k, self.size)
-        distances, labels, d_ptr, l_ptr = _result_buffers(k)
+        distances, labels, d_ptr, l_ptr = _BUFFERS.by_k.get(k) or _new_buffers(k)
         self._kernel(faiss.swig_ptr(query), self._pointer, self.dim, 1, self.size, k, d_ptr, l_ptr)
         return distances.tolist(), labels.tolist()
 
@@ -193,7 +191,7 @@ class FaissIndex:
 
     def _search_one_direct(self, query: Vector, k: int) -> tuple[list[float], list[int]]:
         """``search_one`` as one ``search_c`` call into per-thread buffers (no parameters)."""
-        distances, labels, d_ptr, l_ptr = _result_buffers(k)
+        distances, labels, d_ptr, l_ptr = _BUFFERS.by_k.get(k) or _new_buffers(k)
         self.index.search_c(1, faiss.swig_ptr(query), k, d_ptr, l_ptr, None)
         return distances.tolist(), labels.tolist()
 
@@ -219,7 +217,7 @@ class FlatIndex(FaissIndex):
     kind = "flat"
 
     def search_one(self, query: Vector, k: int) -> tuple[list[float], list[int]]:
-        return self._search_one_direct(query, k)
+        return self._search_one_direct(query, k)  # a flat index has no parameters to set
 
     @classmethod
     def build(cls, vectors: Matrix, metric: str, params: IndexParams) -> FlatIndex:
@@ -248,7 +246,10 @@ class HNSWIndex(FaissIndex):
     def search_one(self, query: Vector, k: int) -> tuple[list[float], list[int]]:
         if k > self.params.ef_search:  # the beam must widen to k: needs a parameters object
             return super().search_one(query, k)
-        return self._search_one_direct(query, k)
+        # _search_one_direct inlined: this is the unfiltered hot path, one frame less.
+        distances, labels, d_ptr, l_ptr = _BUFFERS.by_k.get(k) or _new_buffers(k)
+        self.index.search_c(1, faiss.swig_ptr(query), k, d_ptr, l_ptr, None)
+        return distances.tolist(), labels.tolist()
 
     def _raw_search(
         self, queries: Matrix, k: int, ef: int, bitmap: npt.NDArray[np.uint8] | None
