@@ -267,6 +267,7 @@ async def step(
     arrivals = np.cumsum(rng.exponential(1 / rate, count))
     picks = np.searchsorted(cdf, rng.random(count))
     latencies: list[float] = []
+    by_source: dict[str, list[float]] = {}
     caches: Counter[str] = Counter()
     errors: Counter[str] = Counter()
     tasks: list[asyncio.Task[None]] = []
@@ -280,6 +281,7 @@ async def step(
             errors[type(exc).__name__] += 1
             return
         latencies.append(loop.time() - at)
+        by_source.setdefault(cache, []).append(loop.time() - at)
         if status != 200:
             errors[f"status {status}"] += 1
         caches[cache] += 1
@@ -319,6 +321,10 @@ async def step(
         "p999_ms": round(float(np.percentile(lat, 99.9)), 3),
         "x_cache": {k: round(v / max(done, 1), 4) for k, v in sorted(caches.items())},
         "hit_ratio": round(sum(caches[t] for t in ("l1", "l2", "l3")) / max(done, 1), 4),
+        "p99_ms_by_source": {
+            k: round(float(np.percentile(np.array(v) * 1000, 99)), 3)
+            for k, v in sorted(by_source.items())
+        },
     }
 
 
