@@ -46,10 +46,11 @@ SHARED = ROOT.parent / "shared"
 
 
 @contextlib.contextmanager
-def cluster(nodes: int, shards: int, work: Path) -> Iterator[str]:
-    state = work / f"cluster-{nodes}"
+def cluster(nodes: int, shards: int, work: Path, batch_max: int = 32) -> Iterator[str]:
+    state = work / f"cluster-{nodes}-{batch_max}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("VECFLEET__")}
     env["VECFLEET__EMBED__MODEL"] = "hash"
+    env["VECFLEET__SERVER__BATCH_MAX"] = str(batch_max)
     vecfleet = [sys.executable, "-m", "vecfleet.cli", "cluster"]
     up = [*vecfleet, "up", "--nodes", str(nodes), "--shards", str(shards), "--replicas", "1"]
     up += ["--port", str(free_port()), "--state-dir", str(state)]
@@ -96,6 +97,31 @@ def bodies(path: Path, corpus: Any, consistency: str) -> Path:
     return path
 
 
+def batching(
+    nodes: int, corpus: Any, lines: Path, work: Path, opts: argparse.Namespace
+) -> dict[str, Any]:
+    """Cache-miss searches through the cluster gateway, batcher off against on."""
+    runs: dict[str, list[dict[str, Any]]] = {"off": [], "on": []}
+    for mode, batch_max in (("off", 1), ("on", 32)):
+        with cluster(nodes, opts.shards, work, batch_max) as url:
+            load(url, corpus, opts.rows)
+            port = int(url.rsplit(":", 1)[1])
+            wrk(port, "/", 2, opts.connections, str(lines))  # warm-up
+            for _ in range(opts.runs):
+                row = wrk(port, "/", opts.seconds, opts.connections, str(lines))
+                runs[mode].append(row)
+                print(f"batching {mode}: {row['rps']:.0f}/s p99 {row['p99_ms']:.1f} ms")
+    summary: dict[str, Any] = {
+        mode: {
+            "rps_median": float(np.median([r["rps"] for r in rows])),
+            "p99_ms_median": float(np.median([r["p99_ms"] for r in rows])),
+        }
+        for mode, rows in runs.items()
+    }
+    summary["speedup"] = round(summary["on"]["rps_median"] / summary["off"]["rps_median"], 3)
+    return {"nodes": nodes, "runs": runs, "summary": summary}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=20_000, help="packages rows to load")
@@ -104,6 +130,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="wrk run length")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--runs", type=int, default=3, help="wrk runs per point (median)")
+    parser.add_argument(
+        "--batching",
+        action="store_true",
+        help="instead: the gateway's micro-batcher off (batch_max 1) against on (32), "
+        "bounded reads, on the largest node count",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "cluster.json")
     opts = parser.parse_args(argv)
     if shutil.which("wrk") is None or shutil.which("nats-server") is None:
@@ -119,6 +151,14 @@ def main(argv: list[str] | None = None) -> int:
         "connections": opts.connections,
         "configs": [],
     }
+    if opts.batching:
+        nodes = max(int(n) for n in opts.nodes.split(","))
+        result["batching"] = batching(nodes, corpus, files["bounded"], work, opts)
+        opts.out.parent.mkdir(parents=True, exist_ok=True)
+        opts.out.write_text(json.dumps(result, indent=2) + "\n")
+        print(json.dumps(result["batching"]["summary"], indent=2))
+        shutil.rmtree(work, ignore_errors=True)
+        return 0
     try:
         for nodes in [int(n) for n in opts.nodes.split(",")]:
             with cluster(nodes, opts.shards, work) as url:

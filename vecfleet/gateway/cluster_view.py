@@ -3,16 +3,18 @@
 Read from NATS KV (``cluster/catalog.py``) every ``refresh_s`` and whenever a request
 names a collection this gateway has not seen. From it the view keeps one ``ReplicaSet``
 per shard (``replicas.py``: the router's replica choice, breakers and latency window),
-holding the placed replicas on live nodes — or, while none is live, every placed replica
-with a known address, so a node that restarts is asked again as soon as it answers.
-A key missing from a listing is confirmed by a direct read before it is forgotten:
-listings walk the bucket and can miss a key under load.
+holding every placed replica with a known address but those of draining nodes: a dead
+node is kept away by its breaker and asked again as soon as it answers. A collection
+missing from a listing is confirmed by a direct read before it is forgotten, and a node
+missing from one is kept while its last heartbeat is younger than the TTL: listings walk
+the bucket and can miss a key under load.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -91,7 +93,13 @@ class ClusterView:
             entry = await self.catalog.collection(name)  # a listing can miss a key
             if entry is not None:
                 entries[name] = entry
-        self.members = await self.catalog.members()
+        listed = await self.catalog.members()
+        ttl_s = self.catalog.member_ttl_s
+        now = time.time()
+        for node_id, member in self.members.items():  # a listing can miss a key too
+            if node_id not in listed and now - member.heartbeat_at < ttl_s:
+                listed[node_id] = member
+        self.members = listed
         for node_id, member in self.members.items():
             self._addresses[node_id] = member.address
         seen: dict[str, int] = {}
@@ -111,9 +119,13 @@ class ClusterView:
         self._collections = fresh
 
     def _refs(self, placed: list[str]) -> list[NodeRef]:
-        """Placed replicas on live nodes; all with a known address when none is live."""
-        live = [n for n in placed if n in self.members and self.members[n].serving]
-        chosen = live or [n for n in placed if n in self._addresses]
+        """Every placed replica with a known address, except nodes that said they drain.
+
+        A node that stopped heart-beating stays: its breaker and the replica choice keep
+        calls away from it while it is down, and it is asked again when it is back.
+        """
+        draining = {n for n, m in self.members.items() if not m.serving}
+        chosen = [n for n in placed if n in self._addresses and n not in draining]
         return [NodeRef(n, self._client(self._addresses[n])) for n in chosen]
 
     def _client(self, address: str) -> NodeAPI:
