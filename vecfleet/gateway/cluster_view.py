@@ -73,6 +73,8 @@ class ClusterView:
         if self._refresher is not None:
             self._refresher.cancel()
             await asyncio.gather(self._refresher, return_exceptions=True)
+        for replicas in self._sets.values():
+            await replicas.aclose()
         for client in self._clients.values():
             await client.aclose()
 
@@ -113,9 +115,11 @@ class ClusterView:
             config = old.config if old else CollectionConfig.from_dict(entry.config)
             fresh[name] = ClusterCollection(name, config, entry, known)
             for shard, placed in enumerate(entry.placement):
-                self.replica_set(name, shard).replace(self._refs(placed))
+                replicas = self.replica_set(name, shard)
+                replicas.replace(self._refs(placed))
+                await replicas.start()  # health checks; a no-op once running
         for key in [k for k in self._sets if k[0] not in fresh]:
-            del self._sets[key]
+            await self._sets.pop(key).aclose()
         self._collections = fresh
 
     def _refs(self, placed: list[str]) -> list[NodeRef]:
@@ -139,7 +143,7 @@ class ClusterView:
         replicas = self._sets.get(key)
         if replicas is None:
             replicas = self._sets[key] = ReplicaSet(
-                [], shard=f"{name}/{shard}", name_of=lambda r: r.name
+                [], shard=f"{name}/{shard}", name_of=lambda r: r.name, check=_healthy
             )
         return replicas
 
@@ -200,3 +204,7 @@ class ClusterView:
             "shards": shards,
         }
 
+
+async def _healthy(ref: NodeRef) -> bool:
+    """The replica set's health check: the node answers and is not draining."""
+    return (await ref.node.health(timeout_s=0.5)).serving
