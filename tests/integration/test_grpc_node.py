@@ -178,13 +178,13 @@ def test_searches_match_the_engine(transport: str, shards: dict[int, CollectionH
                 single = await node.search("incidents", shard, queries[:1], 10, where)
                 assert same_lists(single[0], handle.search(queries[0], 10, where))
                 batch = await node.search("incidents", shard, queries, 7, where)
-                want = handle.search_batch(queries, 7, where)
+                want = [handle.search(q, 7, where) for q in queries]
                 assert len(batch) == len(want) == 8
                 assert all(same_lists(g, w) for g, w in zip(batch, want, strict=True))
             exact = await node.search(
                 "incidents", shard, queries, 5, None, {"exact": True}, False, True
             )
-            want = handle.search_batch(queries, 5, None, {"exact": True}, with_vectors=True)
+            want = [handle.search(q, 5, None, {"exact": True}, True) for q in queries]
             assert all(same_lists(g, bare(w)) for g, w in zip(exact, want, strict=True))
             assert await node.search("incidents", shard, queries[:0]) == []
 

@@ -91,7 +91,7 @@ def test_search_is_the_engines_and_without_payload_drops_payloads(
     replica: FakeReplica, rng: np.random.Generator
 ) -> None:
     queries = rng.standard_normal((3, DIM)).astype(np.float32)
-    want = replica.handle().search_batch(queries, 5, {"kind": "a"})
+    want = [replica.handle().search(q, 5, {"kind": "a"}) for q in queries]
 
     async def scenario(node: InProcessNode) -> tuple[Any, Any]:
         full = await node.search("docs", 0, queries, 5, {"kind": "a"})
