@@ -14,14 +14,11 @@ Runs alternate off/on ``--runs`` times; medians are reported. Batching on means
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,34 +29,9 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"
 if str(ROOT) not in sys.path:
     sys.path.append(str(ROOT))
 from bench.common import load_corpus  # noqa: E402
-from bench.load import free_port, ingest, wait_http_or_tcp, wrk  # noqa: E402
+from bench.load import ingest, server, wrk  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
-
-
-@contextlib.contextmanager
-def server(data_dir: Path, batch_max: int, log: Path) -> Iterator[int]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VECFLEET__")}
-    env.update(
-        {
-            "VECFLEET__EMBED__MODEL": "hash",
-            "VECFLEET__DEMO__ENABLED": "false",
-            "VECFLEET__STORAGE__DURABILITY": "none",
-            "VECFLEET__CACHE__ENABLED": "false",
-            "VECFLEET__SERVER__BATCH_MAX": str(batch_max),
-        }
-    )
-    command = [sys.executable, "-m", "vecfleet.cli", "serve", "--port", str(port)]
-    command += ["--data-dir", str(data_dir)]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(command, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            wait_http_or_tcp("127.0.0.1", port, 120)
-            yield port
-        finally:
-            proc.terminate()
-            proc.wait(30)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     runs: dict[str, list[dict[str, Any]]] = {"off": [], "on": []}
     for i in range(opts.runs):
         for mode, batch_max in (("off", 1), ("on", 32)):
-            with server(opts.data_dir, batch_max, work / f"server-{mode}-{i}.log") as port:
+            env = {"VECFLEET__SERVER__BATCH_MAX": str(batch_max)}
+            with server(opts.data_dir, "off", work, env) as port:
                 wrk(port, "/", 2, opts.connections, str(lines))  # warm-up
                 row = wrk(port, "/", opts.seconds, opts.connections, str(lines))
             runs[mode].append(row)

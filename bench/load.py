@@ -137,7 +137,10 @@ def wait_http_or_tcp(host: str, port: int, timeout_s: float) -> None:
 
 
 @contextlib.contextmanager
-def server(data_dir: Path, mode: str, work: Path) -> Iterator[int]:
+def server(
+    data_dir: Path, mode: str, work: Path, extra_env: dict[str, str] | None = None
+) -> Iterator[int]:
+    """``vecfleet serve`` over ``data_dir`` with the caches of ``mode``; its port."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("VECFLEET__")}
     env.update(
@@ -155,6 +158,7 @@ def server(data_dir: Path, mode: str, work: Path) -> Iterator[int]:
             env["VECFLEET__CACHE__L3_URL"] = stack.enter_context(redis_server(work))
         if mode == "l2":
             env["VECFLEET__CACHE__L1_BYTES"] = "0"
+        env.update(extra_env or {})
         log = (work / f"server-{mode}.log").open("wb")
         command = [sys.executable, "-m", "vecfleet.cli", "serve", "--port", str(port)]
         command += ["--data-dir", str(data_dir)]

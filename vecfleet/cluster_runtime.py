@@ -98,14 +98,12 @@ async def _until_signalled() -> None:
 # ---------------------------------------------------------------------- gateway
 def build_gateway_app(settings: Settings) -> Starlette:
     """The HTTP app of a cluster gateway; the backend connects in the app's lifespan."""
-    from vecfleet.api.app import build_app
     from vecfleet.api.console import console_routes
     from vecfleet.api.dvecdb import dvecdb_routes
-    from vecfleet.embed import BatchingEmbedder, EmbeddingCache
     from vecfleet.gateway import Gateway
     from vecfleet.gateway.backend import ReadOptions
     from vecfleet.gateway.cluster_backend import ClusterBackend
-    from vecfleet.runtime import build_cache, build_embedder
+    from vecfleet.runtime import build_batching, build_cache, build_embedder, build_http_app
     from vecfleet.transport.grpc_client import GrpcNode
 
     c = settings.cluster
@@ -116,13 +114,7 @@ def build_gateway_app(settings: Settings) -> Starlette:
         default_shards=c.default_shards,
         default_replicas=c.default_replicas,
     )
-    model = build_embedder(settings.embed)
-    batching = BatchingEmbedder(
-        model,
-        EmbeddingCache(settings.embed.cache_entries, settings.embed.cache_ttl_s),
-        max_batch=settings.embed.max_batch,
-        max_wait_s=settings.embed.max_wait_ms / 1000,
-    )
+    batching = build_batching(settings.embed, build_embedder(settings.embed))
     namespace = settings.cache.namespace or "vf-cluster"
     cache, epochs = build_cache(settings.cache, namespace)
     read = ReadOptions(c.consistency, 0, c.max_lag_ms, c.read_timeout_ms / 1000)
@@ -137,11 +129,7 @@ def build_gateway_app(settings: Settings) -> Starlette:
         batch_wait_s=settings.server.batch_wait_ms / 1000,
     )
     extra: list[Any] = console_routes(gateway, None) + dvecdb_routes(gateway)
-    s = settings.cache
-    hot_bytes = s.l1_response_bytes if s.enabled and s.l1_bytes > 0 else 0
-    app = build_app(
-        gateway, extra, settings.server.max_body_bytes, s.http_max_age_s, hot_bytes, s.l1_ttl_s
-    )
+    app = build_http_app(gateway, settings, extra)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:

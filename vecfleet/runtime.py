@@ -88,6 +88,25 @@ def build_cache(settings: CacheSettings, namespace: str) -> tuple[TieredCache | 
     return TieredCache(tiers, settings.ttl_jitter, settings.xfetch_beta), epochs
 
 
+def build_batching(settings: EmbedSettings, model: Embedder) -> BatchingEmbedder:
+    """``model`` behind the embedding cache and the batcher the settings ask for."""
+    return BatchingEmbedder(
+        model,
+        EmbeddingCache(settings.cache_entries, settings.cache_ttl_s),
+        max_batch=settings.max_batch,
+        max_wait_s=settings.max_wait_ms / 1000,
+    )
+
+
+def build_http_app(gateway: Gateway, settings: Settings, extra: list[Any]) -> Starlette:
+    """The HTTP app over ``gateway``; the edge L1 is on whenever L1 is."""
+    c = settings.cache
+    hot_bytes = c.l1_response_bytes if c.enabled and c.l1_bytes > 0 else 0
+    return build_app(
+        gateway, extra, settings.server.max_body_bytes, c.http_max_age_s, hot_bytes, c.l1_ttl_s
+    )
+
+
 @dataclass
 class Embedded:
     settings: Settings
@@ -111,12 +130,7 @@ def build_embedded(settings: Settings, embedder: Embedder | None = None) -> Embe
         ),
     )
     model = embedder or build_embedder(settings.embed)
-    batching = BatchingEmbedder(
-        model,
-        EmbeddingCache(settings.embed.cache_entries, settings.embed.cache_ttl_s),
-        max_batch=settings.embed.max_batch,
-        max_wait_s=settings.embed.max_wait_ms / 1000,
-    )
+    batching = build_batching(settings.embed, model)
     namespace = cache_namespace(settings.cache, data_dir)
     cache, epochs = build_cache(settings.cache, namespace)
     gateway = Gateway(
@@ -140,11 +154,7 @@ def build_embedded(settings: Settings, embedder: Embedder | None = None) -> Embe
 
     extra += console_routes(gateway, demo)
     extra += dvecdb_routes(gateway)
-    c = settings.cache
-    hot_bytes = c.l1_response_bytes if c.enabled and c.l1_bytes > 0 else 0
-    app = build_app(
-        gateway, extra, server.max_body_bytes, c.http_max_age_s, hot_bytes, c.l1_ttl_s
-    )
+    app = build_http_app(gateway, settings, extra)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -24,6 +23,7 @@ import httpx
 import pytest
 
 from tests.live_server import free_port
+from tests.nats_server import nats_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -66,16 +66,8 @@ def wait_until(check: Callable[[], Any], timeout_s: float, what: str) -> Any:
         time.sleep(0.05)
 
 
-def need_nats() -> None:
-    if shutil.which("nats-server") is None:
-        message = "nats-server is not installed (apt-get install nats-server)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-
-
 def start_cluster(state_dir: Path, nodes: int = 3, shards: int = 4, replicas: int = 2) -> str:
-    need_nats()
+    nats_binary()  # skips locally, fails under CI, without the binary
     env = {k: v for k, v in os.environ.items() if not k.startswith("VECFLEET__")}
     env["VECFLEET__EMBED__MODEL"] = "hash"
     port = free_port()

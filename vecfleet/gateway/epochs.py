@@ -79,6 +79,11 @@ class Epochs:
     def current(self, collection: str) -> int:
         return self._epochs.get(collection, 0)
 
+    def of(self, collection: str, applied_seq: int) -> int:
+        """The epoch cache keys use: the newest of what the bus told and what the data
+        side applied (which covers writes that reached it without this gateway)."""
+        return max(self._epochs.get(collection, 0), applied_seq)
+
     def advance(self, collection: str, epoch: int) -> None:
         """Raise ``collection``'s epoch to ``epoch`` if that is higher."""
         if epoch > self._epochs.get(collection, 0):

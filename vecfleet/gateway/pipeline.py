@@ -106,6 +106,10 @@ def _filter_text(col: CollectionRef, raw: dict[str, Any] | None) -> str:
     return canonical_filter(parse_filter(raw, col.config.schema))
 
 
+def _without_payloads(hits: list[Hit]) -> list[Hit]:
+    return [Hit(h.id, h.score, None, h.vector) for h in hits]
+
+
 def _ms_since(started: float) -> float:
     return (time.perf_counter() - started) * 1000
 
@@ -165,8 +169,7 @@ class ValidateStage:
             with_payload=bool(q.with_payload),
             with_vectors=bool(q.with_vectors),
         )
-        # The engine's own sequence covers writes that reached it without this gateway.
-        epoch = max(self.epochs.current(col.name), col.applied_seq)
+        epoch = self.epochs.of(col.name, col.applied_seq)
         q.key = search_key(identity, q.scope, epoch, self.namespace)
         q.handle = col
 
@@ -290,7 +293,7 @@ class BackendStage:
         took_ms = q.timings["search"] = _ms_since(started)
         hits = answer.hits[0]
         if not q.with_payload:
-            hits = [Hit(h.id, h.score, None, h.vector) for h in hits]
+            hits = _without_payloads(hits)
         return SearchResult(hits, answer.plan, took_ms)
 
 
@@ -321,7 +324,7 @@ class BatchStage:
         hits = await self.batcher.submit(key, q)
         took_ms = q.timings["search"] = _ms_since(started)
         if not q.with_payload:
-            hits = [Hit(h.id, h.score, None, h.vector) for h in hits]
+            hits = _without_payloads(hits)
         return SearchResult(hits, self.plans.get(key, []), took_ms)
 
     async def _call(self, key: BatchKey, queries: list[SearchQuery]) -> list[list[Hit]]:

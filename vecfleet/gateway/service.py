@@ -168,8 +168,7 @@ class Gateway:
             col = self.backend.collection(name)
         except VecfleetError:
             return None
-        # The data side's own sequence covers writes that reached it without this gateway.
-        return max(self.epochs.current(name), col.applied_seq)
+        return self.epochs.of(name, col.applied_seq)
 
     def read_options(
         self, consistency: str | None = None, seq: int | None = None
@@ -324,26 +323,25 @@ class Gateway:
         await self.backend.aclose()
 
 
-def _visible(consistency: str | None) -> bool:
-    """Whether a write asks to be acknowledged only once every replica applied it."""
-    if consistency is not None and consistency not in CONSISTENCY_LEVELS:
+def _check_level(level: str) -> str:
+    if level not in CONSISTENCY_LEVELS:
         raise ValidationError(
-            f"consistency must be one of {', '.join(CONSISTENCY_LEVELS)}, got {consistency!r}",
+            f"consistency must be one of {', '.join(CONSISTENCY_LEVELS)}, got {level!r}",
             field="consistency",
         )
-    return consistency == "strong"
+    return level
+
+
+def _visible(consistency: str | None) -> bool:
+    """Whether a write asks to be acknowledged only once every replica applied it."""
+    return consistency is not None and _check_level(consistency) == "strong"
 
 
 def read_options(default: ReadOptions, consistency: str | None, seq: int | None) -> ReadOptions:
     """``default`` with the request's consistency level and session sequence applied."""
     if consistency is None and seq is None:
         return default
-    level = consistency or ("session" if seq is not None else default.consistency)
-    if level not in CONSISTENCY_LEVELS:
-        raise ValidationError(
-            f"consistency must be one of {', '.join(CONSISTENCY_LEVELS)}, got {level!r}",
-            field="consistency",
-        )
+    level = _check_level(consistency or ("session" if seq is not None else default.consistency))
     if seq is not None and (isinstance(seq, bool) or not isinstance(seq, int) or seq < 0):
         raise ValidationError("seq must be a non-negative write sequence", field="seq")
     if level == "session" and seq is None:
