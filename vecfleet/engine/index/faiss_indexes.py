@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from vecfleet.engine.index.base import IndexParams, SearchResult
+from vecfleet.engine.index.placement import place
 from vecfleet.types import Matrix, Vector
 
 INDEX_FILE = "index.faiss"
@@ -148,12 +149,18 @@ def _selector(bitmap: npt.NDArray[np.uint8] | None, n: int) -> faiss.IDSelector 
 
 
 class FaissIndex:
-    """Common search/save plumbing; subclasses choose the FAISS structure and parameters."""
+    """Common search/save plumbing; subclasses choose the FAISS structure and parameters.
+
+    Every instance wraps a sealed index (built or loaded whole, never added to), so its
+    large arrays are moved to aligned, large-page memory at once (see placement.py); the
+    wrapper keeps that memory for the index's lifetime.
+    """
 
     kind = "flat"
 
     def __init__(self, index: faiss.Index, metric: str, params: IndexParams) -> None:
         self.index = index
+        self._placed = place(index)
         self.metric = metric
         self.params = params
         self.dim = index.d
@@ -196,6 +203,9 @@ class FaissIndex:
         return distances.tolist(), labels.tolist()
 
     def vectors(self) -> Matrix:
+        if self._view is None and self._placed.codes is not None:
+            # a view of the placed bytes keeps their memory alive for as long as it is held
+            self._view = self._placed.codes.view(np.float32).reshape(self.size, self.dim)
         if self._view is None:
             storage = faiss.downcast_index(self.index)
             if isinstance(storage, faiss.IndexHNSW):

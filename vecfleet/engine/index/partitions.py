@@ -15,6 +15,7 @@ segments get quantized partitions, re-ranked on the segment's full-precision vec
 from __future__ import annotations
 
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 
 import faiss
@@ -24,6 +25,7 @@ import numpy.typing as npt
 
 from vecfleet.engine.index.base import IndexParams
 from vecfleet.engine.index.faiss_indexes import exact_search, faiss_metric, to_similarity
+from vecfleet.engine.index.placement import PlacedArrays, place
 from vecfleet.engine.payload import PayloadColumns
 from vecfleet.types import Matrix
 
@@ -39,6 +41,10 @@ class Partition:
     metric: str
     params: IndexParams
     quantized: bool
+    placed: PlacedArrays = dataclass_field(init=False, repr=False)  # see placement.py
+
+    def __post_init__(self) -> None:
+        self.placed = place(self.index)  # a partition's graph is sealed with its segment
 
     @property
     def size(self) -> int:
