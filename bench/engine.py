@@ -20,8 +20,11 @@ between engines are measured under the same conditions. Per corpus and per filte
 Ratios: unfiltered vecfleet QPS / FAISS QPS at the smallest efSearch whose recall is at
 least vecfleet's; filtered vecfleet QPS / the better of FAISS filtered HNSW at recall
 >= 0.95 and exact; vecfleet / qdrant at the smallest hnsw_ef whose recall is at least
-vecfleet's. Timings are the median of ``--reps`` passes after a 20-query warm-up, by wall
-clock (``qps``) and by process CPU time (``qps_cpu``, steadier on a shared machine).
+vecfleet's. The unfiltered vecfleet/FAISS ratio is also measured in ``--pairs`` rounds that
+interleave the two engines every 25 queries (``paired_vs_faiss``, median round), which is
+the figure to trust on a shared machine. Timings are the median of ``--reps`` passes after
+a 20-query warm-up, by wall clock (``qps``) and by process CPU time (``qps_cpu``, steadier on
+a shared machine).
 """
 from __future__ import annotations
 
@@ -71,6 +74,7 @@ FILTERED_TARGET = 0.95
 STOP_RECALL = 0.99
 STOP_RECALL_FAISS_FILTERED = 0.98  # the slow sweeps: enough for the 0.95..0.98 targets
 WARMUP = 20
+PAIR_BLOCK = 25  # queries per engine turn in the interleaved unfiltered ratio
 UPSERT_BATCH = 2000
 FAISS_M, FAISS_EF_CONSTRUCTION = 32, 200
 QDRANT_M, QDRANT_EF_CONSTRUCT, QDRANT_FULL_SCAN_KB = 32, 200, 10_000
@@ -169,7 +173,8 @@ def topk(scores: np.ndarray, k: int = K) -> np.ndarray:
 
 # ------------------------------------------------------------------------------ FAISS
 def bench_faiss(corpus: Corpus, masks: dict[str, np.ndarray | None], opts: argparse.Namespace,
-                ) -> Row:
+                ) -> tuple[Row, Any]:
+    """FAISS's results, and its index (kept for the paired passes against vecfleet)."""
     n, dim = corpus.vectors.shape
     settle()
     rss0, t0 = rss_bytes(), time.perf_counter()
@@ -193,7 +198,7 @@ def bench_faiss(corpus: Corpus, masks: dict[str, np.ndarray | None], opts: argpa
             out["unfiltered"] = faiss_unfiltered(index, corpus, fname, opts)
         else:
             out["filtered"][fname] = faiss_filtered(index, corpus, fname, mask, opts)
-    return out
+    return out, index
 
 
 def faiss_search(index: Any, params: Any) -> SearchFn:
@@ -368,7 +373,10 @@ def dir_bytes(path: str) -> int:
 
 
 # ------------------------------------------------------------------------------ vecfleet
-def bench_vecfleet(corpus: Corpus, kinds: Sequence[str], opts: argparse.Namespace) -> Row:
+def bench_vecfleet(corpus: Corpus, kinds: Sequence[str], opts: argparse.Namespace,
+                   faiss_ref: tuple[Any, list[Row]] | None = None) -> Row:
+    """vecfleet per index kind; with ``faiss_ref`` (FAISS's index and unfiltered sweep) the
+    unfiltered search is also timed in passes alternating with FAISS's (see paired)."""
     import vecfleet
 
     rows_of = {x: i for i, x in enumerate(corpus.ids)}
@@ -376,14 +384,15 @@ def bench_vecfleet(corpus: Corpus, kinds: Sequence[str], opts: argparse.Namespac
     for kind in kinds:
         path = tempfile.mkdtemp(prefix=f"bench-vecfleet-{kind}-")
         try:
-            out["kinds"][kind] = vecfleet_kind(vecfleet, corpus, kind, path, rows_of, opts)
+            out["kinds"][kind] = vecfleet_kind(vecfleet, corpus, kind, path, rows_of, opts,
+                                               faiss_ref)
         finally:
             shutil.rmtree(path, ignore_errors=True)
     return out
 
 
 def vecfleet_kind(vecfleet: Any, corpus: Corpus, kind: str, path: str, rows_of: dict[str, int],
-                  opts: argparse.Namespace) -> Row:
+                  opts: argparse.Namespace, faiss_ref: tuple[Any, list[Row]] | None) -> Row:
     settle()
     rss0, t0 = rss_bytes(), time.perf_counter()
     db = vecfleet.connect(path)
@@ -414,11 +423,55 @@ def vecfleet_kind(vecfleet: Any, corpus: Corpus, kind: str, path: str, rows_of: 
         row = measure(fn, corpus.queries, corpus.truth[fname], opts)
         row["batched"] = measure_batch(run, len(corpus.queries), corpus.truth[fname], opts)
         row["plan_first_query"] = jsonable(col.explain(corpus.queries[0], flt))
+        if flt is None and faiss_ref is not None:
+            # both engines' own calls, as a user makes them: ids and payloads from vecfleet,
+            # labels from FAISS (the row mapping above is only there to score recall)
+            native = lambda q: col.search(q, limit=K)  # noqa: E731
+            row["paired_vs_faiss"] = paired(native, faiss_ref, row["recall"], corpus, opts)
         out["filters"][fname] = row
         log(f"  vecfleet {kind} {fname} recall={row['recall']:.4f} qps={row['qps']:.0f} "
             f"batched={row['batched']['qps']:.0f}")
     db.close()
     return out
+
+
+def paired(fn: SearchFn, faiss_ref: tuple[Any, list[Row]], recall: float, corpus: Corpus,
+           opts: argparse.Namespace) -> Row | None:
+    """vecfleet's QPS over FAISS's at equal recall, timed interleaved.
+
+    Each of ``--pairs`` rounds runs all queries through both engines in blocks of
+    ``PAIR_BLOCK``, alternating which goes first, and the round's ratio is FAISS's total
+    thread CPU time over vecfleet's; the median round is reported. Interleaving at block
+    granularity means both engines see the same machine speed: separate sweeps minutes
+    apart drift by ±30 % on a shared VM.
+    """
+    index, sweep = faiss_ref
+    ref = equal_recall(sweep, recall)
+    if ref is None:
+        return None
+    theirs = faiss_search(index, faiss.SearchParametersHNSW(efSearch=ref["ef"]))
+    queries = list(corpus.queries)
+    blocks = [queries[i:i + PAIR_BLOCK] for i in range(0, len(queries), PAIR_BLOCK)]
+
+    def run(search: SearchFn, block: list[np.ndarray]) -> float:
+        t0 = time.thread_time()
+        for q in block:
+            search(q)
+        return time.thread_time() - t0
+
+    rounds: list[float] = []
+    for _ in range(opts.pairs):
+        ours_s = theirs_s = 0.0
+        for i, block in enumerate(blocks):
+            if i % 2:
+                theirs_s += run(theirs, block)
+                ours_s += run(fn, block)
+            else:
+                ours_s += run(fn, block)
+                theirs_s += run(theirs, block)
+        rounds.append(theirs_s / ours_s)
+    return {"faiss_ef": ref["ef"], "faiss_recall": ref["recall"], "ratios": rounds,
+            "median": statistics.median(rounds), "block": PAIR_BLOCK, "clock": "thread CPU time"}
 
 
 def jsonable(value: Any) -> Any:
@@ -474,6 +527,8 @@ def ratios(corpus: Corpus, engines: Row) -> Row:
                 ref = equal_recall(engines["faiss"]["unfiltered"]["sweep"], vf["recall"])
                 entry["faiss_equal_recall"] = ref
                 entry["vs_faiss"] = speedup(vf, ref)
+                if vf.get("paired_vs_faiss"):
+                    entry["vs_faiss_paired"] = vf["paired_vs_faiss"]["median"]
             elif flt is not None and (base := baseline_best(engines, fname)):
                 entry["best_baseline"] = base
                 entry["vs_best_baseline"] = speedup(vf, base)
@@ -542,6 +597,12 @@ def print_table(result: Row) -> None:
     print(" | ".join(head))
     for fname in result["filters"]:
         print(" | ".join(table_cells(result, fname, kinds)))
+    for kind, res in kinds.items():
+        for fname, row in res["filters"].items():
+            if p := row.get("paired_vs_faiss"):
+                print(f"{kind} {fname}: vecfleet/FAISS QPS at equal recall (FAISS ef{p['faiss_ef']}"
+                      f" {p['faiss_recall']:.3f}), {len(p['ratios'])} interleaved rounds: median "
+                      f"{p['median']:.3f}, range {min(p['ratios']):.3f}..{max(p['ratios']):.3f}")
 
 
 def table_cells(result: Row, fname: str, kinds: Row) -> list[str]:
@@ -586,10 +647,14 @@ def run_corpus(name: str, opts: argparse.Namespace) -> Row:
         "engines": {},
     }
     eng = result["engines"]
-    if "vecfleet" in opts.engines:
-        eng["vecfleet"] = bench_vecfleet(corpus, opts.kinds, opts)
+    faiss_ref = None
     if "faiss" in opts.engines:
-        eng["faiss"] = bench_faiss(corpus, masks, opts)
+        eng["faiss"], index = bench_faiss(corpus, masks, opts)
+        faiss_ref = (index, eng["faiss"]["unfiltered"]["sweep"])
+        del index
+    if "vecfleet" in opts.engines:
+        eng["vecfleet"] = bench_vecfleet(corpus, opts.kinds, opts, faiss_ref)
+    faiss_ref = None  # frees FAISS's index before exact and qdrant run
     if "exact" in opts.engines:
         eng["exact"] = bench_exact(corpus, masks, opts)
     if "qdrant" in opts.engines:
@@ -631,6 +696,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--shared", type=Path, default=ROOT.parent / "shared",
                     help="shared folder holding data/packages and data/incidents")
     ap.add_argument("--reps", type=int, default=3, help="timed passes per measurement (median)")
+    ap.add_argument("--pairs", type=int, default=9,
+                    help="interleaved vecfleet/FAISS rounds for the unfiltered ratio (median)")
     ap.add_argument("--single-pass-s", type=float, default=2.0,
                     help="a pass longer than this is not repeated")
     ap.add_argument("--max-pass-s", type=float, default=20.0,
