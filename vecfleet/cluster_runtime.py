@@ -103,7 +103,13 @@ def build_gateway_app(settings: Settings) -> Starlette:
     from vecfleet.gateway import Gateway
     from vecfleet.gateway.backend import ReadOptions
     from vecfleet.gateway.cluster_backend import ClusterBackend
-    from vecfleet.runtime import build_batching, build_cache, build_embedder, build_http_app
+    from vecfleet.runtime import (
+        build_batching,
+        build_cache,
+        build_embedder,
+        build_http_app,
+        freeze_startup_heap,
+    )
     from vecfleet.transport.grpc_client import GrpcNode
 
     c = settings.cluster
@@ -134,6 +140,7 @@ def build_gateway_app(settings: Settings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await gateway.start()
+        freeze_startup_heap()
         try:
             yield
         finally:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import hashlib
 import logging
 import os
@@ -98,6 +99,18 @@ def build_batching(settings: EmbedSettings, model: Embedder) -> BatchingEmbedder
     )
 
 
+def freeze_startup_heap() -> None:
+    """Move every object alive after start-up out of the cycle collector's reach.
+
+    A served collection's ids and payloads are millions of long-lived containers, and a
+    full collection walks them all: ~32 ms with the 100k packages payloads loaded, a
+    pause every request in flight then waits out. They are never garbage, so they are
+    collected once and frozen; objects made later are collected as usual.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def build_http_app(gateway: Gateway, settings: Settings, extra: list[Any]) -> Starlette:
     """The HTTP app over ``gateway``; the edge L1 is on whenever L1 is."""
     c = settings.cache
@@ -159,6 +172,7 @@ def build_embedded(settings: Settings, embedder: Embedder | None = None) -> Embe
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await gateway.start()
+        freeze_startup_heap()
         if demo is not None:
             demo.start()
         try:

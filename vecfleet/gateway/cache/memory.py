@@ -11,6 +11,8 @@ from dataclasses import dataclass
 # a flood of tiny values cannot hold far more memory than the bound says.
 ENTRY_OVERHEAD_BYTES = 120
 
+Key = str | bytes  # its length counts against the bound
+
 
 @dataclass
 class MemoryStats:
@@ -36,12 +38,12 @@ class MemoryCache:
         self.size_bytes = 0
         self.stats = MemoryStats()
         self._clock = clock
-        self._entries: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
+        self._entries: OrderedDict[Key, tuple[bytes, float]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get_now(self, key: str) -> bytes | None:
+    def get_now(self, key: Key) -> bytes | None:
         """``get`` without a coroutine, for callers on the hot path."""
         entry = self._entries.get(key)
         if entry is None:
@@ -53,7 +55,7 @@ class MemoryCache:
         self._entries.move_to_end(key)
         return entry[0]
 
-    def set_now(self, key: str, value: bytes, ttl_s: float) -> None:
+    def set_now(self, key: Key, value: bytes, ttl_s: float) -> None:
         cost = _cost(key, value)
         if cost > self.max_bytes or ttl_s <= 0:
             self.stats.rejected += 1
@@ -67,20 +69,20 @@ class MemoryCache:
             self._drop(oldest)
             self.stats.evictions += 1
 
-    async def get(self, key: str) -> bytes | None:
+    async def get(self, key: Key) -> bytes | None:
         return self.get_now(key)
 
-    async def set(self, key: str, value: bytes, ttl_s: float) -> None:
+    async def set(self, key: Key, value: bytes, ttl_s: float) -> None:
         self.set_now(key, value, ttl_s)
 
     async def aclose(self) -> None:
         self._entries.clear()
         self.size_bytes = 0
 
-    def _drop(self, key: str) -> None:
+    def _drop(self, key: Key) -> None:
         value, _ = self._entries.pop(key)
         self.size_bytes -= _cost(key, value)
 
 
-def _cost(key: str, value: bytes) -> int:
+def _cost(key: Key, value: bytes) -> int:
     return len(key) + len(value) + ENTRY_OVERHEAD_BYTES
