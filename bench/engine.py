@@ -20,9 +20,9 @@ between engines are measured under the same conditions. Per corpus and per filte
 Ratios: unfiltered vecfleet QPS / FAISS QPS at the smallest efSearch whose recall is at
 least vecfleet's; filtered vecfleet QPS / the better of FAISS filtered HNSW at recall
 >= 0.95 and exact; vecfleet / qdrant at the smallest hnsw_ef whose recall is at least
-vecfleet's. The unfiltered vecfleet/FAISS ratio is also measured in ``--pairs`` rounds that
-interleave the two engines every 25 queries (``paired_vs_faiss``, median round), which is
-the figure to trust on a shared machine. Timings are the median of ``--reps`` passes after
+vecfleet's. Each ratio is also measured in ``--pairs`` rounds that interleave vecfleet with its
+baseline every 25 queries (``paired_vs_faiss``, ``paired_vs_best_baseline``: median round),
+which is the figure to trust on a shared machine. Timings are the median of ``--reps`` passes after
 a 20-query warm-up, by wall clock (``qps``) and by process CPU time (``qps_cpu``, steadier on
 a shared machine).
 """
@@ -82,6 +82,16 @@ QDRANT_M, QDRANT_EF_CONSTRUCT, QDRANT_FULL_SCAN_KB = 32, 200, 10_000
 Row = dict[str, Any]
 SearchFn = Callable[[np.ndarray], Sequence[int]]
 Results = Sequence[Sequence[int]]
+
+
+@dataclasses.dataclass
+class Rivals:
+    """What vecfleet is timed against, interleaved: FAISS's index and unfiltered sweep,
+    and per filter the faster baseline's search function (as ``baseline_best`` picks)."""
+
+    faiss_index: Any = None
+    faiss_sweep: list[Row] = dataclasses.field(default_factory=list)
+    filtered: dict[str, tuple[str, SearchFn]] = dataclasses.field(default_factory=dict)
 
 
 def log(*parts: object) -> None:
@@ -374,9 +384,9 @@ def dir_bytes(path: str) -> int:
 
 # ------------------------------------------------------------------------------ vecfleet
 def bench_vecfleet(corpus: Corpus, kinds: Sequence[str], opts: argparse.Namespace,
-                   faiss_ref: tuple[Any, list[Row]] | None = None) -> Row:
-    """vecfleet per index kind; with ``faiss_ref`` (FAISS's index and unfiltered sweep) the
-    unfiltered search is also timed in passes alternating with FAISS's (see paired)."""
+                   rivals: Rivals | None = None) -> Row:
+    """vecfleet per index kind; with ``rivals`` each search is also timed interleaved with
+    the baseline it is compared with (see interleaved)."""
     import vecfleet
 
     rows_of = {x: i for i, x in enumerate(corpus.ids)}
@@ -385,14 +395,14 @@ def bench_vecfleet(corpus: Corpus, kinds: Sequence[str], opts: argparse.Namespac
         path = tempfile.mkdtemp(prefix=f"bench-vecfleet-{kind}-")
         try:
             out["kinds"][kind] = vecfleet_kind(vecfleet, corpus, kind, path, rows_of, opts,
-                                               faiss_ref)
+                                               rivals)
         finally:
             shutil.rmtree(path, ignore_errors=True)
     return out
 
 
 def vecfleet_kind(vecfleet: Any, corpus: Corpus, kind: str, path: str, rows_of: dict[str, int],
-                  opts: argparse.Namespace, faiss_ref: tuple[Any, list[Row]] | None) -> Row:
+                  opts: argparse.Namespace, rivals: Rivals | None) -> Row:
     settle()
     rss0, t0 = rss_bytes(), time.perf_counter()
     db = vecfleet.connect(path)
@@ -423,11 +433,20 @@ def vecfleet_kind(vecfleet: Any, corpus: Corpus, kind: str, path: str, rows_of: 
         row = measure(fn, corpus.queries, corpus.truth[fname], opts)
         row["batched"] = measure_batch(run, len(corpus.queries), corpus.truth[fname], opts)
         row["plan_first_query"] = jsonable(col.explain(corpus.queries[0], flt))
-        if flt is None and faiss_ref is not None:
-            # both engines' own calls, as a user makes them: ids and payloads from vecfleet,
-            # labels from FAISS (the row mapping above is only there to score recall)
-            native = lambda q: col.search(q, limit=K)  # noqa: E731
-            row["paired_vs_faiss"] = paired(native, faiss_ref, row["recall"], corpus, opts)
+        # both engines' own calls, as a user makes them: ids and payloads from vecfleet,
+        # labels from FAISS (the row mapping above is only there to score recall)
+        native = lambda q, flt=flt: col.search(q, limit=K, filter=flt)  # noqa: E731
+        if rivals is not None and flt is None and rivals.faiss_index is not None:
+            ref = equal_recall(rivals.faiss_sweep, row["recall"])
+            if ref is not None:
+                theirs = faiss_search(rivals.faiss_index,
+                                      faiss.SearchParametersHNSW(efSearch=ref["ef"]))
+                row["paired_vs_faiss"] = {"faiss_ef": ref["ef"], "faiss_recall": ref["recall"],
+                                          **interleaved(native, theirs, corpus, opts)}
+        elif rivals is not None and fname in rivals.filtered:
+            label, theirs = rivals.filtered[fname]
+            row["paired_vs_best_baseline"] = {"baseline": label,
+                                              **interleaved(native, theirs, corpus, opts)}
         out["filters"][fname] = row
         log(f"  vecfleet {kind} {fname} recall={row['recall']:.4f} qps={row['qps']:.0f} "
             f"batched={row['batched']['qps']:.0f}")
@@ -435,21 +454,16 @@ def vecfleet_kind(vecfleet: Any, corpus: Corpus, kind: str, path: str, rows_of: 
     return out
 
 
-def paired(fn: SearchFn, faiss_ref: tuple[Any, list[Row]], recall: float, corpus: Corpus,
-           opts: argparse.Namespace) -> Row | None:
-    """vecfleet's QPS over FAISS's at equal recall, timed interleaved.
+def interleaved(ours: SearchFn, theirs: SearchFn, corpus: Corpus, opts: argparse.Namespace,
+                ) -> Row:
+    """vecfleet's speed over a baseline's on the same queries, timed interleaved.
 
-    Each of ``--pairs`` rounds runs all queries through both engines in blocks of
-    ``PAIR_BLOCK``, alternating which goes first, and the round's ratio is FAISS's total
-    thread CPU time over vecfleet's; the median round is reported. Interleaving at block
-    granularity means both engines see the same machine speed: separate sweeps minutes
-    apart drift by ±30 % on a shared VM.
+    Each of ``--pairs`` rounds runs all queries through both in blocks of ``PAIR_BLOCK``,
+    alternating which goes first, and the round's ratio is the baseline's total thread CPU
+    time over vecfleet's; the median round is reported. Interleaving at block granularity
+    means both see the same machine speed: separate measurements minutes apart drift by
+    ±30 % on a shared VM.
     """
-    index, sweep = faiss_ref
-    ref = equal_recall(sweep, recall)
-    if ref is None:
-        return None
-    theirs = faiss_search(index, faiss.SearchParametersHNSW(efSearch=ref["ef"]))
     queries = list(corpus.queries)
     blocks = [queries[i:i + PAIR_BLOCK] for i in range(0, len(queries), PAIR_BLOCK)]
 
@@ -465,13 +479,36 @@ def paired(fn: SearchFn, faiss_ref: tuple[Any, list[Row]], recall: float, corpus
         for i, block in enumerate(blocks):
             if i % 2:
                 theirs_s += run(theirs, block)
-                ours_s += run(fn, block)
+                ours_s += run(ours, block)
             else:
-                ours_s += run(fn, block)
+                ours_s += run(ours, block)
                 theirs_s += run(theirs, block)
         rounds.append(theirs_s / ours_s)
-    return {"faiss_ef": ref["ef"], "faiss_recall": ref["recall"], "ratios": rounds,
-            "median": statistics.median(rounds), "block": PAIR_BLOCK, "clock": "thread CPU time"}
+    return {"ratios": rounds, "median": statistics.median(rounds), "block": PAIR_BLOCK,
+            "clock": "thread CPU time"}
+
+
+def rivals_for(corpus: Corpus, masks: dict[str, np.ndarray | None], engines: Row,
+               index: Any) -> Rivals:
+    """The baselines vecfleet is timed against, interleaved, once FAISS and exact ran."""
+    out = Rivals(faiss_index=index,
+                 faiss_sweep=engines.get("faiss", {}).get("unfiltered", {}).get("sweep", []))
+    for fname, mask in masks.items():
+        if mask is None or (best := baseline_best(engines, fname)) is None:
+            continue
+        if best["engine"] == "exact_subset":
+            rows = np.nonzero(mask)[0]
+            out.filtered[fname] = ("exact_subset", lambda q, rows=rows, x=corpus.vectors:
+                                   rows[topk(x[rows] @ q)])
+        else:
+            bitmap = np.packbits(mask.astype(np.uint8), bitorder="little")
+            selector = faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bitmap))
+            params = faiss.SearchParametersHNSW(sel=selector, efSearch=best["ef"])
+            search = faiss_search(index, params)
+            # the closure keeps the bitmap the selector points into
+            out.filtered[fname] = (f"faiss_hnsw_filtered ef{best['ef']}",
+                                   lambda q, search=search, bitmap=bitmap: search(q))
+    return out
 
 
 def jsonable(value: Any) -> Any:
@@ -532,6 +569,8 @@ def ratios(corpus: Corpus, engines: Row) -> Row:
             elif flt is not None and (base := baseline_best(engines, fname)):
                 entry["best_baseline"] = base
                 entry["vs_best_baseline"] = speedup(vf, base)
+                if vf.get("paired_vs_best_baseline"):
+                    entry["vs_best_baseline_paired"] = vf["paired_vs_best_baseline"]["median"]
             if "qdrant" in engines:
                 ref = equal_recall(engines["qdrant"]["filters"][fname]["sweep"], vf["recall"])
                 entry["qdrant_equal_recall"] = ref
@@ -600,9 +639,14 @@ def print_table(result: Row) -> None:
     for kind, res in kinds.items():
         for fname, row in res["filters"].items():
             if p := row.get("paired_vs_faiss"):
-                print(f"{kind} {fname}: vecfleet/FAISS QPS at equal recall (FAISS ef{p['faiss_ef']}"
-                      f" {p['faiss_recall']:.3f}), {len(p['ratios'])} interleaved rounds: median "
-                      f"{p['median']:.3f}, range {min(p['ratios']):.3f}..{max(p['ratios']):.3f}")
+                against = f"FAISS ef{p['faiss_ef']} {p['faiss_recall']:.3f}, equal recall"
+            elif p := row.get("paired_vs_best_baseline"):
+                against = p["baseline"]
+            else:
+                continue
+            print(f"{kind} {fname}: vecfleet speed / {against}, {len(p['ratios'])} interleaved "
+                  f"rounds: median {p['median']:.3f}, range {min(p['ratios']):.3f}.."
+                  f"{max(p['ratios']):.3f}")
 
 
 def table_cells(result: Row, fname: str, kinds: Row) -> list[str]:
@@ -647,16 +691,15 @@ def run_corpus(name: str, opts: argparse.Namespace) -> Row:
         "engines": {},
     }
     eng = result["engines"]
-    faiss_ref = None
+    index = None
     if "faiss" in opts.engines:
         eng["faiss"], index = bench_faiss(corpus, masks, opts)
-        faiss_ref = (index, eng["faiss"]["unfiltered"]["sweep"])
-        del index
-    if "vecfleet" in opts.engines:
-        eng["vecfleet"] = bench_vecfleet(corpus, opts.kinds, opts, faiss_ref)
-    faiss_ref = None  # frees FAISS's index before exact and qdrant run
     if "exact" in opts.engines:
         eng["exact"] = bench_exact(corpus, masks, opts)
+    if "vecfleet" in opts.engines:
+        rivals = rivals_for(corpus, masks, eng, index) if index is not None else None
+        eng["vecfleet"] = bench_vecfleet(corpus, opts.kinds, opts, rivals)
+    rivals = index = None  # frees FAISS's index before qdrant runs
     if "qdrant" in opts.engines:
         eng["qdrant"] = bench_qdrant(corpus, opts)
     result["baseline_best"] = {f: baseline_best(eng, f) for f, flt in corpus.filters.items() if flt}
@@ -697,7 +740,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                     help="shared folder holding data/packages and data/incidents")
     ap.add_argument("--reps", type=int, default=3, help="timed passes per measurement (median)")
     ap.add_argument("--pairs", type=int, default=9,
-                    help="interleaved vecfleet/FAISS rounds for the unfiltered ratio (median)")
+                    help="interleaved rounds of vecfleet against its baseline, per filter (median)")
     ap.add_argument("--single-pass-s", type=float, default=2.0,
                     help="a pass longer than this is not repeated")
     ap.add_argument("--max-pass-s", type=float, default=20.0,
