@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -33,18 +32,6 @@ from vecfleet.errors import (
 )
 
 COLLECTION = "docs"
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[NatsServer]:
-    with NatsServer(tmp_path) as running:
-        yield running
-
-
-@pytest.fixture
-def nats(server: NatsServer) -> Iterator[NatsThread]:
-    with NatsThread(server.url, request_timeout_s=2.0) as thread:
-        yield thread
 
 
 @pytest.fixture
@@ -206,10 +193,10 @@ def test_recovery_over_a_gapped_log_detects_only_real_loss(
 
 
 def test_publish_fails_fast_with_unavailable_while_nats_is_down(
-    server: NatsServer, nats: NatsThread, writer: ShardLogWriter
+    nats_server: NatsServer, nats: NatsThread, writer: ShardLogWriter
 ) -> None:
     publish(nats, writer, 0, record(1))
-    server.kill()
+    nats_server.kill()
     started = time.monotonic()
     with pytest.raises(Unavailable, match="NATS"):
         publish(nats, writer, 0, record(2))
@@ -228,10 +215,10 @@ def test_connecting_to_no_server_raises_unavailable(tmp_path: Path) -> None:
 
 
 def test_restarted_server_loses_no_acknowledged_record(
-    server: NatsServer, nats: NatsThread, writer: ShardLogWriter
+    nats_server: NatsServer, nats: NatsThread, writer: ShardLogWriter
 ) -> None:
     acked = {publish(nats, writer, i % 2, record(i), msg_id=f"m{i}"): i for i in range(50)}
-    server.restart()  # SIGKILL, then the same port and store directory
+    nats_server.restart()  # SIGKILL, then the same port and store directory
     wait_connected(nats)
     seen = {}
     for shard in (0, 1):

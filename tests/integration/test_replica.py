@@ -96,18 +96,6 @@ class Gateway:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[NatsServer]:
-    with NatsServer(tmp_path) as running:
-        yield running
-
-
-@pytest.fixture
-def nats(server: NatsServer) -> Iterator[NatsThread]:
-    with NatsThread(server.url, request_timeout_s=2.0) as thread:
-        yield thread
-
-
-@pytest.fixture
 def gateway(nats: NatsThread) -> Gateway:
     return Gateway(nats)
 
@@ -364,12 +352,12 @@ while True:
 
 def test_a_killed_replica_process_reopens_and_catches_up(
     tmp_path: Path,
-    server: NatsServer,
+    nats_server: NatsServer,
     gateway: Gateway,
     open_replica: Callable[..., Replica],
 ) -> None:
     seq = gateway.traffic(rounds=2)
-    command = [sys.executable, "-c", CHILD, server.url, str(tmp_path / "crashy"), str(seq)]
+    command = [sys.executable, "-c", CHILD, nats_server.url, str(tmp_path / "crashy"), str(seq)]
     with subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, text=True) as child:
         try:
             assert child.stdout is not None
@@ -392,17 +380,20 @@ def test_a_killed_replica_process_reopens_and_catches_up(
 
 
 def test_a_replica_rides_through_a_nats_restart(
-    server: NatsServer, nats: NatsThread, gateway: Gateway, open_replica: Callable[..., Replica]
+    nats_server: NatsServer,
+    nats: NatsThread,
+    gateway: Gateway,
+    open_replica: Callable[..., Replica],
 ) -> None:
     replica = open_replica("r")
     caught_up(replica, gateway.upsert(0, 10))
-    server.kill()
+    nats_server.kill()
     deadline = time.monotonic() + WAIT_S
     while replica.state != DISCONNECTED or replica.lag_ms() < 500:
         assert time.monotonic() < deadline, replica.describe()
         time.sleep(0.05)
     assert len(replica.handle()) == 10  # still serves what it has
-    server.start()  # same port, same store directory
+    nats_server.start()  # same port, same store directory
     while not nats.connected:
         assert time.monotonic() < deadline, "the client did not reconnect"
         time.sleep(0.02)
