@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vecfleet.api import v1
 from vecfleet.api.errors import headers_for, status_for
-from vecfleet.api.hot import HotSearchCache
+from vecfleet.api.hot import ROUTE, HotSearchCache
 from vecfleet.api.openapi import build_openapi
 from vecfleet.api.schemas import HealthOut
 from vecfleet.api.wire import DEFAULT_MAX_BODY_BYTES, error_response, json_response
@@ -119,7 +119,7 @@ def build_app(
             max_bytes=hot_cache_bytes,
             ttl_s=hot_cache_ttl_s,
             max_body_bytes=max_body_bytes,
-            observe=metrics.observe,
+            observe_hit=metrics.observer(ROUTE, "POST", 200),
             strong_reads=gateway.backend.reads_are_strong,
         )
         middleware.insert(0, hot)

@@ -38,8 +38,8 @@ class HotSearchCache:
     """ASGI layer answering byte-identical repeated searches (see the module docstring).
 
     ``epoch_of(name)`` is the collection's data epoch, or ``None`` when the cache must
-    not be used (unknown collection, epochs not synced). ``observe`` records a request
-    the layer answered itself, as the metrics middleware would have.
+    not be used (unknown collection, epochs not synced). ``observe_hit(seconds)`` records
+    a request the layer answered itself, as the metrics middleware would have.
     """
 
     def __init__(
@@ -49,7 +49,7 @@ class HotSearchCache:
         max_bytes: int,
         ttl_s: float,
         max_body_bytes: int,
-        observe: Callable[[str, str, int, float], None] | None = None,
+        observe_hit: Callable[[float], None] | None = None,
         strong_reads: bool = True,
     ) -> None:
         self.app = app
@@ -57,7 +57,7 @@ class HotSearchCache:
         self.entries = MemoryCache(max_bytes)
         self.ttl_s = ttl_s
         self.max_body_bytes = max_body_bytes
-        self.observe = observe
+        self.observe_hit = observe_hit
         # Where reads may lag writes (cluster mode), a request that asks for a fresh
         # answer (strong, session) is never answered from here; see CacheStage.
         self.fresh_markers = () if strong_reads else (b'"strong"', b'"session"')
@@ -80,8 +80,8 @@ class HotSearchCache:
             # byte-identical to one of them, so the hit needs no scan of its own.
             self.hits += 1
             await _send_stored(send, stored, started)
-            if self.observe is not None:
-                self.observe(ROUTE, "POST", 200, time.perf_counter() - started)
+            if self.observe_hit is not None:
+                self.observe_hit(time.perf_counter() - started)
             return
         replay = _replay(body, complete, receive)
         if key is None or b'"bypass"' in body or any(m in body for m in self.fresh_markers):

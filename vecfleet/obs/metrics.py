@@ -368,5 +368,17 @@ class Metrics:
         self.requests.labels(route, method, str(status)).inc()
         self.latency.labels(route, method).observe(seconds)
 
+    def observer(self, route: str, method: str, status: int) -> Callable[[float], None]:
+        """``observe`` with its labels bound once, for one hot outcome: the label look-ups
+        cost ~4 µs of the ~6 µs a call takes."""
+        count = self.requests.labels(route, method, str(status)).inc
+        latency = self.latency.labels(route, method).observe
+
+        def observe(seconds: float) -> None:
+            count()
+            latency(seconds)
+
+        return observe
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

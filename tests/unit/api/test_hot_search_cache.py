@@ -109,3 +109,22 @@ def test_off_when_no_bytes_are_given(tmp_path: Path) -> None:
             assert "validate" in r.headers["server-timing"]
 
     asyncio.run(run())
+
+
+def test_edge_hits_are_counted_like_any_request(tmp_path: Path) -> None:
+    route = 'route="/v1/collections/{name}/search",status="200"'
+
+    async def run() -> None:
+        async with served(tmp_path) as http:
+            body = search_body([0.5] * DIM)
+            for _ in range(3):
+                await http.post("/v1/collections/c/search", content=body)
+            metrics = (await http.get("/metrics")).text
+            line = next(
+                x
+                for x in metrics.splitlines()
+                if x.startswith("vecfleet_http_requests_total") and route in x
+            )
+            assert float(line.rsplit(" ", 1)[1]) == 3.0  # one miss, two edge hits
+
+    asyncio.run(run())
