@@ -278,9 +278,36 @@ class RescoredIndex(FaissIndex):
     def __init__(self, index: faiss.Index, metric: str, params: IndexParams, full: Matrix) -> None:
         super().__init__(index, metric, params)
         self._full = full
+        # a plain array over the same map: fancy indexing skips np.memmap's subclass hooks
+        self._full_rows = np.asarray(full)
+        self._kernel = faiss.knn_L2sqr if metric == "l2" else faiss.knn_inner_product
+        self._direct = False  # subclasses: True when the index's own state is the default
 
     def vectors(self) -> Matrix:
         return self._full
+
+    def search_one(self, query: Vector, k: int) -> tuple[list[float], list[int]]:
+        """One query at the default parameters, without the batch path's per-row arrays:
+        the codes' top ``rescore_factor × k`` straight into per-thread buffers, re-ranked by
+        FAISS's exact kernel on their full-precision rows (the kernel ``search`` re-ranks
+        with, over the same sorted candidates, so the answer is the same)."""
+        fetch = min(max(k * self.params.rescore_factor, k), self.size)
+        if not self._direct or fetch > self.params.ef_search:
+            return super().search_one(query, k)  # the search needs a parameters object
+        _, labels, d_ptr, l_ptr = _BUFFERS.by_k.get(fetch) or _new_buffers(fetch)
+        self.index.search_c(1, faiss.swig_ptr(query), fetch, d_ptr, l_ptr, None)
+        candidates = labels[labels >= 0]  # a copy: the buffers are reused below
+        if candidates.size == 0:
+            return [], []
+        candidates.sort()  # sequential reads of the memory map
+        rows = self._full_rows[candidates]
+        top = min(k, candidates.size)
+        values, picks, v_ptr, p_ptr = _BUFFERS.by_k.get(top) or _new_buffers(top)
+        self._kernel(
+            faiss.swig_ptr(query), faiss.swig_ptr(rows), self.dim, 1, candidates.size, top,
+            v_ptr, p_ptr,
+        )  # fmt: skip
+        return values.tolist(), candidates[picks].tolist()
 
     def search(
         self, queries: Matrix, k: int, ef: int, bitmap: npt.NDArray[np.uint8] | None
@@ -311,6 +338,11 @@ class RescoredIndex(FaissIndex):
 class HNSWSQ8Index(RescoredIndex):
     kind = "hnsw_sq8"
 
+    def __init__(self, index: faiss.Index, metric: str, params: IndexParams, full: Matrix) -> None:
+        super().__init__(index, metric, params, full)
+        index.hnsw.efSearch = params.ef_search  # the default search needs no parameters
+        self._direct = True
+
     @classmethod
     def build(
         cls, vectors: Matrix, metric: str, params: IndexParams, directory: Path
@@ -330,6 +362,12 @@ class HNSWSQ8Index(RescoredIndex):
 
 class IVFPQIndex(RescoredIndex):
     kind = "ivf_pq"
+
+    def __init__(self, index: faiss.Index, metric: str, params: IndexParams, full: Matrix) -> None:
+        super().__init__(index, metric, params, full)
+        ivf = faiss.downcast_index(index)
+        default = min(max(params.ivf_nprobe, params.ef_search // 4), ivf.nlist)
+        self._direct = ivf.nprobe == default  # then the default search needs no parameters
 
     @classmethod
     def build(
