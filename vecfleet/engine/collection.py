@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from vecfleet.engine.config import CollectionConfig
 from vecfleet.engine.filter import FilterNode, evaluate
@@ -47,6 +48,9 @@ from vecfleet.engine.segment.store import remove_segment, write_segment
 from vecfleet.engine.view import SearchView, ShortcutKey
 from vecfleet.models import Hit, Point
 from vecfleet.types import Matrix, Payload, PointId, Seq, Vector
+
+# a partition of a planned segment, with the bitmap of its rows that pass (None: all)
+ScopedPartition = tuple[Partition, npt.NDArray[np.uint8] | None]
 
 log = logging.getLogger(__name__)
 
@@ -271,7 +275,7 @@ class Collection:
             segment = view.segment
             if self._view is not view or segment is None:
                 return  # a write came first: the view is gone
-            plan, cands, _ = self._plan(
+            plan, cands, partitions = self._plan(
                 segment, node, canonical, key[1], self.params.ef_search, False
             )
             if plan.strategy == "empty":
@@ -279,6 +283,13 @@ class Collection:
             elif plan.strategy == "exact" and cands.mask is not None and view.fits(cands.count):
                 subset = self.masks.subset_vectors(cands, segment)
                 view.add_exact(key, cands.row_ids().tolist(), subset)
+            elif (
+                plan.strategy == "partition"
+                and len(partitions) == 1
+                and partitions[0][1] is None  # the filter is exactly this partition
+                and not partitions[0][0].quantized
+            ):
+                view.add_partition(key, partitions[0][0], max(plan.ef, key[1]))
             else:
                 view.decline(key)
 
@@ -327,7 +338,9 @@ class Collection:
         k: int,
         ef: int,
         exact: bool,
-    ) -> tuple[Plan, Candidates, list[Partition]]:
+    ) -> tuple[Plan, Candidates, list[ScopedPartition]]:
+        """The plan for ``node`` on ``segment``, its candidates and, for a partition plan,
+        each partition with the bitmap of its rows that pass (None: all of them)."""
         cands = self.masks.candidates(segment, node, key)
         memo = (k, ef, exact)
         known = cands.plans.get(memo)
@@ -346,9 +359,15 @@ class Collection:
             tuple(p.size for p in partitions),
             self.config.dim,
         )
+        scoped: list[ScopedPartition] = []
+        if plan.strategy == "partition" and cands.mask is not None:
+            for partition in partitions:
+                local = cands.mask[partition.rows]
+                bitmap = None if local.all() else np.packbits(local, bitorder="little")
+                scoped.append((partition, bitmap))
         if cands.mask is not None:  # cached with the mask, so valid for this segment version
-            cands.plans[memo] = (plan, partitions)
-        return plan, cands, partitions
+            cands.plans[memo] = (plan, scoped)
+        return plan, cands, scoped
 
     def _search_segment(
         self,
@@ -376,11 +395,10 @@ class Collection:
             return scores, rows
         if plan.strategy == "partition":
             assert cands.mask is not None
-            results = []
-            for partition in partitions:
-                local = cands.mask[partition.rows]
-                bitmap = None if local.all() else np.packbits(local, bitorder="little")
-                results.append(partition.search(queries, k, plan.ef, bitmap, segment.vectors()))
+            results = [
+                partition.search(queries, k, plan.ef, bitmap, segment.vectors())
+                for partition, bitmap in partitions
+            ]
             return _best_of(results, k)
         assert segment.index is not None
         if plan.strategy == "ann_postfilter":

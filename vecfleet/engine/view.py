@@ -28,7 +28,8 @@ from operator import itemgetter
 from typing import Any
 
 from vecfleet.engine.index import VectorIndex
-from vecfleet.engine.index.faiss_indexes import ExactScan
+from vecfleet.engine.index.faiss_indexes import ExactScan, GraphScan
+from vecfleet.engine.index.partitions import Partition
 from vecfleet.engine.segment import SealedSegment
 from vecfleet.models import Hit
 from vecfleet.types import Matrix, PointId, Vector
@@ -82,6 +83,37 @@ class ExactShortcut:
         return hits_from(values, rows, self.ids, self.payloads, self.l2)
 
 
+class PartitionShortcut:
+    """A filter that is exactly one keyword partition of the view's segment: its graph
+    searched at the plan's efSearch, hits read off the partition's own id and payload
+    lists by label (the partition search of the general path, without its arrays)."""
+
+    __slots__ = ("_partition", "_scan", "ids", "l2", "nbytes", "payloads", "strategy")
+
+    def __init__(
+        self,
+        partition: Partition,
+        ef: int,
+        ids: list[PointId],
+        payloads: list[dict[str, Any]],
+        metric: str,
+    ) -> None:
+        self._partition = partition  # owns the graph's placed memory: kept while searched
+        self._scan = GraphScan(partition.index, ef)
+        self.ids = ids
+        self.payloads = payloads
+        self.l2 = metric == "l2"
+        self.nbytes = 16 * len(ids)  # the two lists of references
+        self.strategy = "partition"
+
+    def search(self, query: Vector, k: int) -> list[Hit]:
+        values, rows = self._scan.top_k(query, k)
+        return hits_from(values, rows, self.ids, self.payloads, self.l2)
+
+
+Shortcut = ExactShortcut | PartitionShortcut
+
+
 class SearchView:
     """A snapshot of a collection; ``segment`` is its only segment when it is settled.
 
@@ -96,7 +128,7 @@ class SearchView:
     ) -> None:
         self.segment = segment
         self.unfiltered = segment is not None and segment.deleted == 0 and segment.size > 0
-        self.shortcuts: dict[ShortcutKey, ExactShortcut] = {}
+        self.shortcuts: dict[ShortcutKey, Shortcut] = {}
         self.declined: set[ShortcutKey] = set()  # seen, and planned otherwise
         self.budget_bytes = budget_bytes
         self._metric = metric
@@ -129,6 +161,18 @@ class SearchView:
         shortcut = ExactShortcut(
             vectors, [ids[r] for r in rows], [payloads[r] for r in rows], self._metric
         )
+        self._remember(key, shortcut)
+
+    def add_partition(self, key: ShortcutKey, partition: Partition, ef: int) -> None:
+        """Remember that ``key`` is exactly ``partition`` (full precision), searched at ``ef``."""
+        rows = partition.rows.tolist()
+        ids, payloads = self._ids, self._payloads
+        shortcut = PartitionShortcut(
+            partition, ef, [ids[r] for r in rows], [payloads[r] for r in rows], self._metric
+        )
+        self._remember(key, shortcut)
+
+    def _remember(self, key: ShortcutKey, shortcut: Shortcut) -> None:
         with self._lock:
             if key in self.shortcuts:
                 return

@@ -78,3 +78,34 @@ def test_partitions_survive_restart_and_respect_deletes(tmp_path):
         assert any(
             p["strategy"] == "partition" for p in col.explain(x[0], filter={"cat": "a"}).plans
         )
+
+
+@pytest.mark.parametrize("metric", ["cosine", "l2"])
+def test_a_filter_that_is_one_partition_gets_a_shortcut_with_the_same_answers(tmp_path, metric):
+    rng = np.random.default_rng(8)
+    n = 6_000
+    x = unit_rows(rng, n, 16)
+    cats = rng.choice(["a", "b", "c"], size=n, p=[0.7, 0.2, 0.1]).tolist()
+    with vecfleet.connect(tmp_path, durability="none") as db:
+        col = db.create_collection(
+            "c", dim=16, metric=metric, payload_schema={"cat": "keyword"}, partition_min_rows=500
+        )
+        col._col.planner = PREFER_GRAPHS
+        col.upsert(ids=list(range(n)), vectors=x, payloads=[{"cat": c} for c in cats])
+        col.optimize()
+        for q in unit_rows(rng, 20, 16):
+            for flt in ({"cat": "b"}, {"cat": {"$in": ["b", "c"]}}):
+                general = col.search(q, limit=10, filter=flt, params={"ef": 64})
+                for _ in range(2):  # the second {"cat": "b"} search uses the shortcut
+                    fast = col.search(q, limit=10, filter=flt)
+                    assert [h.id for h in fast] == [h.id for h in general]
+                    np.testing.assert_allclose(
+                        [h.score for h in fast], [h.score for h in general], rtol=1e-6
+                    )
+                    assert [h.payload for h in fast] == [h.payload for h in general]
+        view = col._col._view
+        kinds = {type(s).__name__ for s in view.shortcuts.values()}
+        assert kinds == {"PartitionShortcut"}  # one partition only; $in of two goes the general way
+        nearest = col.search(q, limit=10, filter={"cat": "b"})[0].id
+        col.delete(ids=[nearest])  # a write retires the view and its shortcuts
+        assert nearest not in {h.id for h in col.search(q, limit=10, filter={"cat": "b"})}

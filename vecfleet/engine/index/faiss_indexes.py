@@ -142,6 +142,23 @@ class ExactScan:
         return distances.tolist(), labels.tolist()
 
 
+class GraphScan:
+    """Top-k of single queries on one HNSW graph at a fixed efSearch, for the search fast
+    path: one ``search_c`` into per-thread buffers with a parameters object made once,
+    returned as lists of raw FAISS values and graph labels (-1 where fewer were found)."""
+
+    __slots__ = ("_index", "_params")
+
+    def __init__(self, index: faiss.Index, ef: int) -> None:
+        self._index = index
+        self._params = faiss.SearchParametersHNSW(efSearch=ef)
+
+    def top_k(self, query: Vector, k: int) -> tuple[list[float], list[int]]:
+        distances, labels, d_ptr, l_ptr = _BUFFERS.by_k.get(k) or _new_buffers(k)
+        self._index.search_c(1, faiss.swig_ptr(query), k, d_ptr, l_ptr, self._params)
+        return distances.tolist(), labels.tolist()
+
+
 def _selector(bitmap: npt.NDArray[np.uint8] | None, n: int) -> faiss.IDSelector | None:
     if bitmap is None:
         return None
