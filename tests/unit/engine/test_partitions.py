@@ -108,4 +108,5 @@ def test_a_filter_that_is_one_partition_gets_a_shortcut_with_the_same_answers(tm
         assert kinds == {"PartitionShortcut"}  # one partition only; $in of two goes the general way
         nearest = col.search(q, limit=10, filter={"cat": "b"})[0].id
         col.delete(ids=[nearest])  # a write retires the view and its shortcuts
-        assert nearest not in {h.id for h in col.search(q, limit=10, filter={"cat": "b"})}
+        for _ in range(3):  # a partition with a tombstone is no longer exactly the filter
+            assert nearest not in {h.id for h in col.search(q, limit=10, filter={"cat": "b"})}
