@@ -234,21 +234,35 @@ def faiss_unfiltered(index: Any, corpus: Corpus, fname: str, opts: argparse.Name
     return {"filter": fname, "sweep": rows, "first_ef_reaching": firsts, "batched": batched}
 
 
-def faiss_filtered(index: Any, corpus: Corpus, fname: str, mask: np.ndarray,
-                   opts: argparse.Namespace) -> Row:
+def faiss_filtered_search(index: Any, mask: np.ndarray, ef: int) -> SearchFn:
+    """FAISS's HNSW search restricted to ``mask`` by a bitmap selector, at ``ef``."""
     bitmap = np.packbits(mask.astype(np.uint8), bitorder="little")
     selector = faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bitmap))
+    search = faiss_search(index, faiss.SearchParametersHNSW(sel=selector, efSearch=ef))
+    # the closure keeps the bitmap the selector points into
+    return lambda q, bitmap=bitmap: search(q)
 
+
+def faiss_filtered(index: Any, corpus: Corpus, fname: str, mask: np.ndarray,
+                   opts: argparse.Namespace) -> Row:
     def make(ef: int) -> SearchFn:
-        return faiss_search(index, faiss.SearchParametersHNSW(sel=selector, efSearch=ef))
+        return faiss_filtered_search(index, mask, ef)
 
     rows = sweep(make, EF_FILTERED, corpus, fname, opts, "faiss", STOP_RECALL_FAISS_FILTERED)
-    del bitmap  # the selector reads it until here
     return {"sweep": rows, "at_target": first_reaching(rows, FILTERED_TARGET),
             "target": FILTERED_TARGET, "best": best_recall(rows)}
 
 
 # ------------------------------------------------------------------------------ exact
+def exact_search_fn(vectors: np.ndarray, mask: np.ndarray | None) -> SearchFn:
+    """numpy brute force over the rows where ``mask`` holds (all rows without one); the
+    row set is found once, each query pays for the gather, the product and the top-k."""
+    if mask is None:
+        return lambda q: topk(vectors @ q)
+    rows = np.nonzero(mask)[0]
+    return lambda q: rows[topk(vectors[rows] @ q)]
+
+
 def bench_exact(corpus: Corpus, masks: dict[str, np.ndarray | None], opts: argparse.Namespace,
                 ) -> Row:
     vectors = corpus.vectors
@@ -260,15 +274,7 @@ def bench_exact(corpus: Corpus, masks: dict[str, np.ndarray | None], opts: argpa
         "filters": {},
     }
     for fname, mask in masks.items():
-        if mask is None:
-            def fn(q: np.ndarray) -> Sequence[int]:
-                return topk(vectors @ q)
-        else:
-            rows = np.nonzero(mask)[0]
-
-            def fn(q: np.ndarray, rows: np.ndarray = rows) -> Sequence[int]:
-                return rows[topk(vectors[rows] @ q)]
-        row = measure(fn, corpus.queries, corpus.truth[fname], opts)
+        row = measure(exact_search_fn(vectors, mask), corpus.queries, corpus.truth[fname], opts)
         out["filters"][fname] = row
         log(f"  exact {fname} recall={row['recall']:.4f} qps={row['qps']:.0f}")
     return out
@@ -497,17 +503,10 @@ def rivals_for(corpus: Corpus, masks: dict[str, np.ndarray | None], engines: Row
         if mask is None or (best := baseline_best(engines, fname)) is None:
             continue
         if best["engine"] == "exact_subset":
-            rows = np.nonzero(mask)[0]
-            out.filtered[fname] = ("exact_subset", lambda q, rows=rows, x=corpus.vectors:
-                                   rows[topk(x[rows] @ q)])
+            out.filtered[fname] = ("exact_subset", exact_search_fn(corpus.vectors, mask))
         else:
-            bitmap = np.packbits(mask.astype(np.uint8), bitorder="little")
-            selector = faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bitmap))
-            params = faiss.SearchParametersHNSW(sel=selector, efSearch=best["ef"])
-            search = faiss_search(index, params)
-            # the closure keeps the bitmap the selector points into
             out.filtered[fname] = (f"faiss_hnsw_filtered ef{best['ef']}",
-                                   lambda q, search=search, bitmap=bitmap: search(q))
+                                   faiss_filtered_search(index, mask, best["ef"]))
     return out
 
 

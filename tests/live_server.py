@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import random
-import socket
 import subprocess
 import sys
 import time
@@ -14,35 +12,9 @@ from typing import Any
 
 import httpx
 
+from vecfleet.local_cluster import free_port
+
 REPO = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    """A free loopback port below the kernel's ephemeral range.
-
-    A port the kernel hands out (bind to 0) comes from the ephemeral range, which outgoing
-    connections draw their local ports from too: between this check and the server's own
-    bind, a node's connection to NATS could take it. Ports below the range are never
-    taken that way.
-    """
-    low = _ephemeral_low()
-    for port in random.sample(range(max(1024, low - 12_000), low), 64):
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    with socket.socket() as sock:  # all tried were busy: any free port will do
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _ephemeral_low() -> int:
-    try:
-        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768  # Linux's default
 
 
 class LiveServer:
