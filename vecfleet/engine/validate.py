@@ -139,6 +139,30 @@ def normalise(matrix: Matrix, field: str = "vectors") -> Matrix:
     return np.ascontiguousarray(matrix / norms[:, None], dtype=np.float32)
 
 
+def unit_rows(matrix: Matrix, field: str = "vectors") -> Matrix:
+    """Rows scaled to length 1 by the same kernels as ``check_vector`` scales one query,
+    so a batch scores exactly as its rows searched one by one; a zero row is rejected."""
+    n, dim = matrix.shape
+    squared = np.empty(n, dtype=np.float32)
+    faiss.fvec_norms_L2sqr(faiss.swig_ptr(squared), faiss.swig_ptr(matrix), dim, n)
+    zero = squared == 0.0
+    if zero.any():
+        row = int(np.flatnonzero(zero)[0])
+        raise ValidationError(
+            f"{field}[{row}] is all zeros; cosine needs a non-zero vector", field=field, row=row
+        )
+    scale = np.flatnonzero(~(np.abs(squared.astype(np.float64) - 1.0) <= 1e-6))
+    if scale.size == 0:
+        return matrix
+    out = matrix.copy()
+    for row in scale.tolist():
+        if math.isfinite(squared[row]):
+            faiss.fvec_renorm_L2(dim, 1, faiss.swig_ptr(out[row]))
+        else:  # finite values whose float32 sum overflowed
+            out[row] = check_vector(out[row], dim, unit=True)
+    return out
+
+
 def check_limit(limit: Any) -> int:
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
         raise ValidationError(

@@ -131,10 +131,7 @@ class LocalBackend:
         col = self.db.collection(name)
 
         def run() -> BatchAnswer:
-            # One query at a time inside the one hop: FAISS's HNSW answers a batch of
-            # queries at about twice the per-query cost of single ones on one thread
-            # (measured in docs/serving.md), so a batch shares the hop, not the call.
-            hits = [col.search(v, limit, filter, params, with_vectors) for v in vectors]
+            hits = col.search_batch(vectors, limit, filter, params, with_vectors)
             return BatchAnswer(hits, col.explain(None, filter, limit, params).plans)
 
         return await self._read(run, read)

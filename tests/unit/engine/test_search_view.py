@@ -51,6 +51,24 @@ def test_fast_path_matches_general_path(db, rng, index, metric, flt):
             same(col.search(q, limit=10, filter=flt), general(col, q, flt=flt))
 
 
+
+@pytest.mark.parametrize("index", ["hnsw", "flat", "hnsw_sq8"])
+@pytest.mark.parametrize("flt", [None, RARE, {"n": {"$lt": 5}}, {"n": -1}])
+@pytest.mark.parametrize("rows", [1, 2, 7])
+def test_a_batch_answers_each_row_as_a_single_search_would(db, rng, index, flt, rows):
+    """The servers send a micro-batch as one ``search_batch`` call: same hits per row."""
+    col, x = build(db, rng, n=900, index=index, seal_rows=300)
+    col.delete(ids=[1, 2, 3])
+    col.upsert(ids=[10_000], vectors=x[3:4], payloads=[{"cat": "rare", "n": 0}])  # unsealed
+    queries = np.vstack([x[[0, 3, 400]], rng.standard_normal((4, 8))]).astype(np.float32)
+    for state in ("segments", "optimized"):
+        if state == "optimized":
+            col.optimize()
+        batch = col.search_batch(queries[:rows], limit=10, filter=flt)
+        assert len(batch) == rows
+        for q, hits in zip(queries[:rows], batch, strict=True):
+            same(hits, col.search(q, limit=10, filter=flt))
+
 def test_shortcuts_are_used_and_counted(db, rng):
     col, x = build(db, rng)
     col.optimize()
