@@ -10,11 +10,12 @@ so a server that falls behind is charged for the queue it builds (no coordinated
 omission). Writes, if asked for, upsert one point at a fixed rate; each raises its
 collection's data epoch and so empties that collection's cache.
 
-Modes: ``off`` (no result cache: the baseline), ``on`` (L1 in process), ``redis`` (L1 plus
-L2 and L3 on two private ``redis-server`` processes), ``l2`` (L2 alone: measures the
-Redis hit path). Cached modes are warmed by one pass over the whole pool first. A rate
-step whose achieved rate falls under 80 % of the target, or whose p99 passes 2 s, ends
-that mode's sweep.
+Modes: ``off`` (no result cache: the baseline), ``on`` (L1 in process), ``asgi`` (``on``
+with the edge L1 answered inside the ASGI app instead of by the connection: api/edge.py),
+``redis`` (L1 plus L2 and L3 on two private ``redis-server`` processes), ``l2`` (L2
+alone: measures the Redis hit path). Cached modes are warmed by one pass over the whole
+pool first. A rate step whose achieved rate falls under 80 % of the target, or whose p99
+passes 2 s, ends that mode's sweep.
 
     .venv/bin/python bench/load.py --rates 250,500,1000,2000,4000 --duration 10 \\
         --out bench/results/load.json
@@ -61,7 +62,7 @@ if str(ROOT) not in sys.path:
 from bench.common import Corpus, load_corpus  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
-MODES = ("off", "on", "redis", "l2")
+MODES = ("off", "on", "asgi", "redis", "l2")
 MIN_ACHIEVED = 0.8
 MAX_P99_S = 2.0
 
@@ -158,6 +159,8 @@ def server(
             env["VECFLEET__CACHE__L3_URL"] = stack.enter_context(redis_server(work))
         if mode == "l2":
             env["VECFLEET__CACHE__L1_BYTES"] = "0"
+        if mode == "asgi":
+            env["VECFLEET__SERVER__EDGE_ANSWERS"] = "false"
         env.update(extra_env or {})
         log = (work / f"server-{mode}.log").open("wb")
         command = [sys.executable, "-m", "vecfleet.cli", "serve", "--port", str(port)]

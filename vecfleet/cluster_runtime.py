@@ -174,17 +174,11 @@ def node_command(args: argparse.Namespace) -> int:
 
 
 def gateway_command(args: argparse.Namespace) -> int:
-    import uvicorn
+    from vecfleet.runtime import run_http
 
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     settings = _settings(args, {})
     app = build_gateway_app(settings)
     log.info("vecfleet gateway on http://%s:%d", settings.server.host, settings.server.port)
-    uvicorn.run(
-        app,
-        host=settings.server.host,
-        port=settings.server.port,
-        log_level="warning",
-        access_log=False,
-    )
+    run_http(app, settings.server)
     return 0

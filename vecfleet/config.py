@@ -32,6 +32,9 @@ class ServerSettings:
     # up to this many; 1 turns batching off.
     batch_max: int = 32
     batch_wait_ms: float = 2.0
+    # Repeated searches answered by the HTTP connection itself from the edge L1
+    # (api/edge.py); false sends every request through the ASGI app.
+    edge_answers: bool = True
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,13 @@ from typing import Any
 from starlette.applications import Starlette
 
 from vecfleet.api.app import build_app
-from vecfleet.config import CacheSettings, EmbedSettings, Settings, load_settings
+from vecfleet.config import (
+    CacheSettings,
+    EmbedSettings,
+    ServerSettings,
+    Settings,
+    load_settings,
+)
 from vecfleet.demo.loader import DemoLoader, open_demo_collection
 from vecfleet.embed import (
     BatchingEmbedder,
@@ -201,7 +207,6 @@ def _flags(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 
 def serve(args: argparse.Namespace) -> int:
     import faiss
-    import uvicorn
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -219,11 +224,19 @@ def serve(args: argparse.Namespace) -> int:
         settings.server.port,
         settings.server.data_dir,
     )
-    uvicorn.run(
-        embedded.app,
-        host=settings.server.host,
-        port=settings.server.port,
-        log_level="warning",
-        access_log=False,
-    )
+    run_http(embedded.app, settings.server)
     return 0
+
+
+def run_http(app: Starlette, server: ServerSettings) -> None:
+    """Serve ``app`` under uvicorn until stopped; with the edge L1 on, its hits are
+    answered by the connection itself (``api/edge.py``) unless ``edge_answers`` is off."""
+    import uvicorn
+
+    from vecfleet.api.edge import edge_protocol
+
+    hot = app.state.hot
+    http = edge_protocol(hot) if hot is not None and server.edge_answers else "auto"
+    uvicorn.run(
+        app, host=server.host, port=server.port, log_level="warning", access_log=False, http=http
+    )

@@ -112,9 +112,10 @@ def build_app(
         *(extra_routes or []),
     ]
     middleware = [Middleware(MetricsMiddleware, metrics=metrics)]
+    hot = None
     if hot_cache_bytes > 0:
-        hot = Middleware(
-            HotSearchCache,
+        hot = HotSearchCache(
+            None,
             epoch_of=gateway.data_epoch,
             max_bytes=hot_cache_bytes,
             ttl_s=hot_cache_ttl_s,
@@ -122,7 +123,7 @@ def build_app(
             observe_hit=metrics.observer(ROUTE, "POST", 200),
             strong_reads=gateway.backend.reads_are_strong,
         )
-        middleware.insert(0, hot)
+        middleware.insert(0, Middleware(hot.wrap))
     app = Starlette(
         routes=routes,
         middleware=middleware,
@@ -134,4 +135,5 @@ def build_app(
     )
     app.state.gateway = gateway
     app.state.metrics = metrics
+    app.state.hot = hot  # the edge L1, for the connection-level protocol (edge.py)
     return app

@@ -44,7 +44,7 @@ class HotSearchCache:
 
     def __init__(
         self,
-        app: ASGIApp,
+        app: ASGIApp | None,
         epoch_of: Callable[[str], int | None],
         max_bytes: int,
         ttl_s: float,
@@ -65,7 +65,14 @@ class HotSearchCache:
         self.misses = 0
         self.skipped = 0
 
+    def wrap(self, app: ASGIApp) -> HotSearchCache:
+        """This layer in front of ``app``: a middleware factory that keeps the instance
+        reachable, so the connection-level protocol (``edge.py``) can share its store."""
+        self.app = app
+        return self
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        assert self.app is not None, "wrap() an app first"
         name = _search_collection(scope)
         if name is None:
             await self.app(scope, receive, send)
@@ -73,7 +80,7 @@ class HotSearchCache:
         started = time.perf_counter()
         body, complete = await _read_body(receive, self.max_body_bytes)
         epoch = self.epoch_of(name) if complete else None
-        key = None if epoch is None else _key(name, epoch, scope, body)
+        key = None if epoch is None else _key(name, epoch, scope["headers"], body)
         stored = None if key is None else self.entries.get_now(key)
         if stored is not None:
             # Only bodies that passed the checks below were ever stored, and this body is
@@ -90,6 +97,20 @@ class HotSearchCache:
             return
         self.misses += 1
         await self.app(scope, replay, self._storing(send, key))
+
+    def answer(self, name: str, headers: list[tuple[bytes, bytes]], body: bytes) -> bytes | None:
+        """The stored response to a byte-identical earlier search, counted as a hit, or None.
+
+        For callers below ASGI (``edge.py``); a miss is not counted here because the
+        request then goes through ``__call__``, which counts it.
+        """
+        epoch = self.epoch_of(name)
+        if epoch is None:
+            return None
+        stored = self.entries.get_now(_key(name, epoch, headers, body))
+        if stored is not None:
+            self.hits += 1
+        return stored
 
     def _storing(self, send: Send, key: bytes) -> Send:
         """``send`` that keeps a copy of a cacheable single-body answer under ``key``."""
@@ -111,7 +132,11 @@ class HotSearchCache:
 def _search_collection(scope: Scope) -> str | None:
     if scope["type"] != "http" or scope["method"] != "POST":
         return None
-    path: str = scope["path"]
+    return search_collection(scope["path"])
+
+
+def search_collection(path: str) -> str | None:
+    """The collection a search path names, or None for any other path."""
     if not (path.startswith(PREFIX) and path.endswith(SUFFIX)):
         return None
     name = path[len(PREFIX) : -len(SUFFIX)]
@@ -149,12 +174,12 @@ def _replay(body: bytes, complete: bool, receive: Receive) -> Receive:
     return replay
 
 
-def _key(name: str, epoch: int, scope: Scope, body: bytes) -> bytes:
+def _key(name: str, epoch: int, headers: list[tuple[bytes, bytes]], body: bytes) -> bytes:
     """The request's identity as the bytes themselves, not a digest of them: the cache's
     dict hashes them (SipHash, ~4× faster than a BLAKE2 digest of an 8 KB body) and a
     hit compares them whole, so two requests can never share an entry by collision."""
     parts = [name.encode(), b"\0%d\0" % epoch]
-    for header, value in scope["headers"]:
+    for header, value in headers:
         if header in SCOPE_HEADERS:
             parts += (header, b"\0", value, b"\0")
     parts += (b"\1", body)
@@ -165,13 +190,18 @@ def _cacheable(headers: list[tuple[bytes, bytes]]) -> bool:
     return any(k == b"x-cache" and v in CACHEABLE for k, v in headers)
 
 
-async def _send_stored(send: Send, body: bytes, started: float) -> None:
+def stored_headers(body: bytes, started: float) -> list[tuple[bytes, bytes]]:
+    """The headers of an answer from the stored response ``body``."""
     timing = f'cache;dur={(time.perf_counter() - started) * 1000:.3f};desc="l1"'.encode()
-    headers = [
+    return [
         (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
+        (b"content-length", b"%d" % len(body)),
         (b"x-cache", b"l1"),
         (b"server-timing", timing),
     ]
+
+
+async def _send_stored(send: Send, body: bytes, started: float) -> None:
+    headers = stored_headers(body, started)
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": body})
