@@ -38,6 +38,9 @@ class EdgeHttpProtocol(HttpToolsProtocol):
     _collection = ""
 
     def on_headers_complete(self) -> None:
+        # A hit answered earlier in this read armed the keep-alive timer; a request that
+        # follows it in the same read must not be cut off by it.
+        self._unset_keepalive_if_required()
         name = self._search_to_hold()
         if name is None:
             super().on_headers_complete()

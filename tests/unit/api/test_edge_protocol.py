@@ -33,6 +33,7 @@ from vecfleet.runtime import build_cache
 DIM = 8
 SEARCH = "/v1/collections/c/search"
 MAX_BODY = 4096
+KEEP_ALIVE_S = 1
 
 
 @dataclass
@@ -56,6 +57,12 @@ class CountingApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             self.calls += 1
+            if scope["path"] == "/slow":  # outlasts the keep-alive timeout
+                await asyncio.sleep(KEEP_ALIVE_S * 1.5)
+                headers = [(b"content-length", b"4")]
+                await send({"type": "http.response.start", "status": 200, "headers": headers})
+                await send({"type": "http.response.body", "body": b"slow"})
+                return
         await self.app(scope, receive, send)  # type: ignore[operator]
 
 
@@ -82,6 +89,7 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
         port=port,
         http=edge_protocol(app.state.hot),
         lifespan="off",
+        timeout_keep_alive=KEEP_ALIVE_S,
         log_level="warning",
         access_log=False,
     )
@@ -181,6 +189,21 @@ def test_pipelined_requests_are_answered_in_order(tmp_path: Path) -> None:
             assert [r.cache for r in replies] == ["l1"] * 3
             assert [r.body for r in replies] == [warm_body, fresh_body, warm_body]
             assert srv.app.calls == calls  # pipelined hits: all answered by the connection
+            writer.close()
+
+    asyncio.run(run())
+
+
+def test_a_hit_does_not_time_out_the_slow_request_behind_it(tmp_path: Path) -> None:
+    async def run() -> None:
+        async with served(tmp_path) as srv:
+            body = search_body([1.0] * DIM)
+            reader, writer = await srv.connect()
+            writer.write(request(SEARCH, body))
+            assert (await read_reply(reader)).cache == "miss"
+            writer.write(request(SEARCH, body) + request("/slow", method="GET"))
+            assert (await read_reply(reader)).cache == "l1"
+            assert (await read_reply(reader)).body == b"slow"
             writer.close()
 
     asyncio.run(run())
