@@ -7,14 +7,15 @@ the work. This HTTP protocol (uvicorn's httptools protocol, one method each for 
 parser's header, body and end-of-message events) holds back a ``POST`` to a search path
 until its body is in, asks ``HotSearchCache.answer`` for a stored response and writes it
 to the socket at once. Anything else (a miss, a body over the limit, a request behind
-another on a pipelined connection, a client that is not reading its answers) is handed
-to the ASGI app exactly as uvicorn would have, late by the time the body took to
-arrive; the ASGI layer of ``hot.py`` then stores or answers as before.
+another on a pipelined connection, a client that is not reading its answers,
+``Expect: 100-continue``, a query string) is handed to the ASGI app exactly as uvicorn
+would have, late by the time the body took to arrive; the ASGI layer of ``hot.py`` then
+stores or answers as before.
 
 The protocol works on uvicorn's internals (``HttpToolsProtocol``'s callbacks and its
-``cycle``/``flow`` fields); ``tests/integration/test_edge_protocol.py`` holds the
-behaviour it must keep: keep-alive, ``Connection: close``, pipelining, large bodies,
-misses and hits with the same bytes as the ASGI path.
+``cycle``/``flow`` fields); ``tests/unit/api/test_edge_protocol.py`` holds the
+behaviour it must keep against a real uvicorn: keep-alive, ``Connection: close``,
+HTTP/1.0, pipelining, bodies in pieces, chunked and oversized bodies, tenants and writes.
 """
 
 from __future__ import annotations
