@@ -124,6 +124,7 @@ def build_app(
             strong_reads=gateway.backend.reads_are_strong,
         )
         middleware.insert(0, Middleware(hot.wrap))
+        metrics.serving.edge = (hot.stats, hot.entries)
     app = Starlette(
         routes=routes,
         middleware=middleware,

@@ -74,8 +74,7 @@ class EdgeHttpProtocol(HttpToolsProtocol):
         self._held = None
         keep_alive = self.parser.get_http_version() == "1.1" and self.parser.should_keep_alive()
         self.transport.write(self._response(stored, started, keep_alive))
-        if self.hot.observe_hit is not None:
-            self.hot.observe_hit(time.perf_counter() - started)
+        self.hot.hit_answered(time.perf_counter() - started)
         if keep_alive:
             self.on_response_complete()  # counts it, arms the keep-alive timer
         else:

@@ -25,6 +25,7 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from vecfleet.gateway.cache.base import TierStats
 from vecfleet.gateway.cache.memory import MemoryCache
 
 PREFIX = "/v1/collections/"
@@ -61,9 +62,9 @@ class HotSearchCache:
         # Where reads may lag writes (cluster mode), a request that asks for a fresh
         # answer (strong, session) is never answered from here; see CacheStage.
         self.fresh_markers = () if strong_reads else (b'"strong"', b'"session"')
-        self.hits = 0
-        self.misses = 0
-        self.skipped = 0
+        # hit, miss, skip (a request it may not answer) and hit latency, exported as the
+        # cache tier "edge" (obs/metrics.py)
+        self.stats = TierStats()
 
     def wrap(self, app: ASGIApp) -> HotSearchCache:
         """This layer in front of ``app``: a middleware factory that keeps the instance
@@ -85,32 +86,34 @@ class HotSearchCache:
         if stored is not None:
             # Only bodies that passed the checks below were ever stored, and this body is
             # byte-identical to one of them, so the hit needs no scan of its own.
-            self.hits += 1
             await _send_stored(send, stored, started)
-            if self.observe_hit is not None:
-                self.observe_hit(time.perf_counter() - started)
+            self.hit_answered(time.perf_counter() - started)
             return
         replay = _replay(body, complete, receive)
         if key is None or b'"bypass"' in body or any(m in body for m in self.fresh_markers):
-            self.skipped += 1
+            self.stats.count("skip")
             await self.app(scope, replay, send)
             return
-        self.misses += 1
+        self.stats.count("miss")
         await self.app(scope, replay, self._storing(send, key))
 
     def answer(self, name: str, headers: list[tuple[bytes, bytes]], body: bytes) -> bytes | None:
-        """The stored response to a byte-identical earlier search, counted as a hit, or None.
+        """The stored response to a byte-identical earlier search, or None.
 
-        For callers below ASGI (``edge.py``); a miss is not counted here because the
-        request then goes through ``__call__``, which counts it.
+        For callers below ASGI (``edge.py``), which report a hit they answered with
+        ``hit_answered``; a miss is counted by ``__call__``, where the request goes next.
         """
         epoch = self.epoch_of(name)
         if epoch is None:
             return None
-        stored = self.entries.get_now(_key(name, epoch, headers, body))
-        if stored is not None:
-            self.hits += 1
-        return stored
+        return self.entries.get_now(_key(name, epoch, headers, body))
+
+    def hit_answered(self, seconds: float) -> None:
+        """Count a hit answered in ``seconds``, in this tier's and the request metrics."""
+        self.stats.count("hit")
+        self.stats.latency.observe(seconds)
+        if self.observe_hit is not None:
+            self.observe_hit(seconds)
 
     def _storing(self, send: Send, key: bytes) -> Send:
         """``send`` that keeps a copy of a cacheable single-body answer under ``key``."""

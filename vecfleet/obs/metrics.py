@@ -21,7 +21,7 @@ from prometheus_client.registry import Collector
 
 from vecfleet.gateway import Gateway
 from vecfleet.gateway.batcher import SIZE_BOUNDS, MicroBatcher
-from vecfleet.gateway.cache import LatencyCounts, MemoryCache
+from vecfleet.gateway.cache import LatencyCounts, MemoryCache, TierStats
 from vecfleet.gateway.hedging import HedgeBudget
 from vecfleet.gateway.replicas import ReplicaSet
 from vecfleet.gateway.retry import RetryBudget
@@ -81,6 +81,8 @@ class ServingCollector(Collector):
 
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
+        # The HTTP edge's byte-keyed L1 (api/hot.py), exported as the cache tier "edge".
+        self.edge: tuple[TierStats, MemoryCache] | None = None
 
     def collect(self) -> Iterator[Metric]:
         yield from self._cache()
@@ -139,16 +141,26 @@ class ServingCollector(Collector):
             "Circuit breaker per tier: 0 closed, 1 open, 2 half-open",
             labels=["tier"],
         )
+        tiers = [(tier.name, tier.stats) for tier in cache.tiers]
+        if self.edge is not None:
+            tiers.insert(0, ("edge", self.edge[0]))
+        for name, stats in tiers:
+            for result, count in sorted(stats.requests.items()):
+                requests.add_metric([name, result], count)
+            for result, count in sorted(stats.writes.items()):
+                writes.add_metric([name, result], count)
+            buckets, total = _buckets(stats.latency)
+            latency.add_metric([name], buckets, total)
         for tier in cache.tiers:
-            for result, count in sorted(tier.stats.requests.items()):
-                requests.add_metric([tier.name, result], count)
-            for result, count in sorted(tier.stats.writes.items()):
-                writes.add_metric([tier.name, result], count)
-            buckets, total = _buckets(tier.stats.latency)
-            latency.add_metric([tier.name], buckets, total)
             if tier.breaker is not None:
                 breaker.add_metric([tier.name], tier.breaker.state_code)
         yield from (requests, writes, latency, breaker)
+        if self.edge is not None:
+            size = GaugeMetricFamily(
+                "vecfleet_cache_edge_bytes", "Bytes held by the HTTP edge's response cache"
+            )
+            size.add_metric([], self.edge[1].size_bytes)
+            yield size
         for tier in cache.tiers:
             if isinstance(tier.cache, MemoryCache):
                 size = GaugeMetricFamily("vecfleet_cache_l1_bytes", "Bytes held by the L1 cache")
@@ -351,7 +363,8 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(EngineCollector(gateway))
-        self.registry.register(ServingCollector(gateway))
+        self.serving = ServingCollector(gateway)
+        self.registry.register(self.serving)
         backend = gateway.backend
         batcher = gateway.pipeline.batcher
         self.registry.register(

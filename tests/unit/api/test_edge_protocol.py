@@ -21,6 +21,7 @@ from starlette.types import Receive, Scope, Send
 
 from vecfleet.api.app import build_app
 from vecfleet.api.edge import edge_protocol
+from vecfleet.api.hot import HotSearchCache
 from vecfleet.config import load_settings
 from vecfleet.embed import BatchingEmbedder, HashEmbedder
 from vecfleet.engine.api import EmbeddedDatabase
@@ -70,6 +71,7 @@ class CountingApp:
 class Served:
     port: int
     app: CountingApp
+    hot: HotSearchCache
 
     async def connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         return await asyncio.open_connection("127.0.0.1", self.port)
@@ -102,7 +104,7 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
         db.create_collection("c", dim=DIM)
         rng = np.random.default_rng(3)
         db.collection("c").upsert(list(range(20)), rng.random((20, DIM)), [{}] * 20)
-        yield Served(port, counting)
+        yield Served(port, counting, app.state.hot)
     finally:
         server.should_exit = True
         await task
@@ -149,6 +151,7 @@ def test_a_repeated_search_is_answered_by_the_connection(tmp_path: Path) -> None
                 replies.append(await read_reply(reader))
             assert [r.cache for r in replies] == ["miss", "l1", "l1"]
             assert srv.app.calls == 1  # the two hits never reached the app
+            assert srv.hot.stats.requests == {"miss": 1, "hit": 2}
             assert replies[1].body == replies[2].body == replies[0].body
             assert replies[1].status == 200
             assert replies[1].headers["content-type"] == "application/json"

@@ -126,5 +126,16 @@ def test_edge_hits_are_counted_like_any_request(tmp_path: Path) -> None:
                 if x.startswith("vecfleet_http_requests_total") and route in x
             )
             assert float(line.rsplit(" ", 1)[1]) == 3.0  # one miss, two edge hits
+            tier = {
+                x.split("result=")[1].split('"')[1]: float(x.rsplit(" ", 1)[1])
+                for x in metrics.splitlines()
+                if x.startswith("vecfleet_cache_requests_total") and 'tier="edge"' in x
+            }
+            assert tier == {"hit": 2.0, "miss": 1.0}
+            assert 'vecfleet_cache_latency_seconds_count{tier="edge"} 2.0' in metrics
+            size = next(
+                x for x in metrics.splitlines() if x.startswith("vecfleet_cache_edge_bytes")
+            )
+            assert float(size.rsplit(" ", 1)[1]) > len(body)
 
     asyncio.run(run())
