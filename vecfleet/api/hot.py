@@ -16,6 +16,11 @@ bus not yet synced, ``"cache": "bypass"``, in cluster mode a ``strong`` or ``ses
 read, a body over ``max_body_bytes``, and any answer other than a ``200`` from the
 pipeline. Byte-different but equivalent requests
 (another key order, say) still meet in the pipeline's L1, whose key is canonical.
+
+Under ``vecfleet serve`` most hits never reach this layer: the HTTP protocol of
+``edge.py`` answers them from the same store (``answer``) before an ASGI request
+exists. This layer stores every answer, counts the misses and answers the hits that the
+protocol hands on (a request pipelined behind another, for one).
 """
 
 from __future__ import annotations
