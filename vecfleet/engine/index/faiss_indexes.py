@@ -117,6 +117,16 @@ def _new_buffers(k: int) -> tuple[np.ndarray, np.ndarray, object, object]:
     return made
 
 
+def _search_one_c(
+    index: faiss.Index, query: Vector, k: int, params: faiss.SearchParameters | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """One query's top ``k`` by one ``search_c`` call into this thread's reusable buffers:
+    (distances, labels), valid until the next single-query search on the thread."""
+    distances, labels, d_ptr, l_ptr = _BUFFERS.by_k.get(k) or _new_buffers(k)
+    index.search_c(1, faiss.swig_ptr(query), k, d_ptr, l_ptr, params)
+    return distances, labels
+
+
 class ExactScan:
     """Brute-force top-k of single queries over one fixed matrix, for the search fast path.
 
@@ -154,8 +164,7 @@ class GraphScan:
         self._params = faiss.SearchParametersHNSW(efSearch=ef)
 
     def top_k(self, query: Vector, k: int) -> tuple[list[float], list[int]]:
-        distances, labels, d_ptr, l_ptr = _BUFFERS.by_k.get(k) or _new_buffers(k)
-        self._index.search_c(1, faiss.swig_ptr(query), k, d_ptr, l_ptr, self._params)
+        distances, labels = _search_one_c(self._index, query, k, self._params)
         return distances.tolist(), labels.tolist()
 
 
@@ -215,8 +224,7 @@ class FaissIndex:
 
     def _search_one_direct(self, query: Vector, k: int) -> tuple[list[float], list[int]]:
         """``search_one`` as one ``search_c`` call into per-thread buffers (no parameters)."""
-        distances, labels, d_ptr, l_ptr = _BUFFERS.by_k.get(k) or _new_buffers(k)
-        self.index.search_c(1, faiss.swig_ptr(query), k, d_ptr, l_ptr, None)
+        distances, labels = _search_one_c(self.index, query, k, None)
         return distances.tolist(), labels.tolist()
 
     def vectors(self) -> Matrix:
@@ -311,8 +319,7 @@ class RescoredIndex(FaissIndex):
         fetch = min(max(k * self.params.rescore_factor, k), self.size)
         if not self._direct or fetch > self.params.ef_search:
             return super().search_one(query, k)  # the search needs a parameters object
-        _, labels, d_ptr, l_ptr = _BUFFERS.by_k.get(fetch) or _new_buffers(fetch)
-        self.index.search_c(1, faiss.swig_ptr(query), fetch, d_ptr, l_ptr, None)
+        _, labels = _search_one_c(self.index, query, fetch, None)
         candidates = labels[labels >= 0]  # a copy: the buffers are reused below
         if candidates.size == 0:
             return [], []
