@@ -85,8 +85,7 @@ class HotSearchCache:
             return
         started = time.perf_counter()
         body, complete = await _read_body(receive, self.max_body_bytes)
-        epoch = self.epoch_of(name) if complete else None
-        key = None if epoch is None else _key(name, epoch, scope["headers"], body)
+        key = self._key_now(name, scope["headers"], body) if complete else None
         stored = None if key is None else self.entries.get_now(key)
         if stored is not None:
             # Only bodies that passed the checks below were ever stored, and this body is
@@ -108,10 +107,13 @@ class HotSearchCache:
         For callers below ASGI (``edge.py``), which report a hit they answered with
         ``hit_answered``; a miss is counted by ``__call__``, where the request goes next.
         """
+        key = self._key_now(name, headers, body)
+        return None if key is None else self.entries.get_now(key)
+
+    def _key_now(self, name: str, headers: list[tuple[bytes, bytes]], body: bytes) -> bytes | None:
+        """The request's key at the collection's current epoch; None while it has none."""
         epoch = self.epoch_of(name)
-        if epoch is None:
-            return None
-        return self.entries.get_now(_key(name, epoch, headers, body))
+        return None if epoch is None else _key(name, epoch, headers, body)
 
     def hit_answered(self, seconds: float) -> None:
         """Count a hit answered in ``seconds``, in this tier's and the request metrics."""
