@@ -18,7 +18,7 @@ from typing import Self
 
 import pytest
 
-from tests.live_server import free_port
+from vecfleet.local_cluster import free_port
 
 
 def required_binary(name: str, *fallbacks: str) -> str:
