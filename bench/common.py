@@ -15,6 +15,7 @@ Ground truth is kept as row indices into the corpus; recall@10 is computed exact
 engine's acceptance check does it (per query ``|got ∩ truth10| / |truth10|``, queries whose
 filter matches nothing are skipped, mean over queries).
 """
+
 from __future__ import annotations
 
 import gzip
@@ -31,8 +32,12 @@ Filter = dict[str, Any] | None
 
 PACKAGES_SCHEMA = {"category": "keyword", "date": "datetime", "popularity_rank": "integer"}
 PACKAGES_KEEP = ("category", "date", "popularity_rank", "version")
-INCIDENTS_SCHEMA = {"industry": "keyword", "severity": "keyword", "date": "datetime",
-                    "records_affected": "integer"}
+INCIDENTS_SCHEMA = {
+    "industry": "keyword",
+    "severity": "keyword",
+    "date": "datetime",
+    "records_affected": "integer",
+}
 INCIDENTS_KEEP = ("industry", "severity", "date", "records_affected", "title")
 SYNTHETIC_SCHEMA = {"kw": "keyword", "year": "integer"}
 CORPORA = ("packages", "incidents", "synthetic1m")
@@ -61,15 +66,27 @@ class Corpus:
     def head(self, nq: int) -> Corpus:
         """The same corpus restricted to its first `nq` queries."""
         truth = {f: rows[:nq] for f, rows in self.truth.items()}
-        return Corpus(self.name, self.ids, self.vectors, self.payloads, self.schema,
-                      self.queries[:nq], self.filters, truth, self.synthetic,
-                      self.description, self.extra)
+        return Corpus(
+            self.name,
+            self.ids,
+            self.vectors,
+            self.payloads,
+            self.schema,
+            self.queries[:nq],
+            self.filters,
+            truth,
+            self.synthetic,
+            self.description,
+            self.extra,
+        )
 
 
 # ------------------------------------------------------------------------------ filters
 _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
-    "$gt": lambda a, b: a > b, "$gte": lambda a, b: a >= b,
-    "$lt": lambda a, b: a < b, "$lte": lambda a, b: a <= b,
+    "$gt": lambda a, b: a > b,
+    "$gte": lambda a, b: a >= b,
+    "$lt": lambda a, b: a < b,
+    "$lte": lambda a, b: a <= b,
 }
 
 
@@ -161,11 +178,14 @@ def load_packages(shared: Path) -> Corpus:
     filters: dict[str, Filter] = {k: (v or None) for k, v in meta["filters"].items()}
     truth = {f: _strip_padding(gt[f"{f}_rows"]) for f in filters}
     return Corpus(
-        name="packages", ids=[r["id"] for r in recs],
+        name="packages",
+        ids=[r["id"] for r in recs],
         vectors=np.load(d / "embeddings.f16.npy").astype(np.float32),
-        payloads=_payloads(recs, PACKAGES_KEEP), schema=dict(PACKAGES_SCHEMA),
+        payloads=_payloads(recs, PACKAGES_KEEP),
+        schema=dict(PACKAGES_SCHEMA),
         queries=np.load(d / "queries_dev.f16.npy").astype(np.float32),
-        filters=filters, truth=truth,
+        filters=filters,
+        truth=truth,
         description="100k PyPI package summaries, all-MiniLM-L6-v2 384-d (real text)",
         extra={"expected_matching": meta["matching"]},
     )
@@ -180,11 +200,14 @@ def load_incidents(shared: Path) -> Corpus:
     filters: dict[str, Filter] = {k: (v or None) for k, v in first["filters"].items()}
     truth = {f: _strip_padding(gt[f"{f}_idx"]) for f in filters}
     return Corpus(
-        name="incidents", ids=[r["id"] for r in recs],
+        name="incidents",
+        ids=[r["id"] for r in recs],
         vectors=np.load(d / "embeddings.f16.npy").astype(np.float32),
-        payloads=_payloads(recs, INCIDENTS_KEEP), schema=dict(INCIDENTS_SCHEMA),
+        payloads=_payloads(recs, INCIDENTS_KEEP),
+        schema=dict(INCIDENTS_SCHEMA),
         queries=np.load(d / "queries_dev.f16.npy").astype(np.float32),
-        filters=filters, truth=truth,
+        filters=filters,
+        truth=truth,
         description="3,216 real data-breach reports (PRC), all-MiniLM-L6-v2 384-d",
         extra={"expected_matching": {f: int(gt[f"{f}_n_matching"]) for f in filters}},
     )
@@ -196,8 +219,9 @@ SYNTH_SEED = 20240611
 SYNTH_KW_P = (0.50, 0.10, 0.09, 0.08, 0.07, 0.06, 0.04, 0.03, 0.02, 0.01)
 
 
-def make_synthetic(n: int = 1_000_000, nq: int = 200, dim: int = 384,
-                   seed: int = SYNTH_SEED) -> Corpus:
+def make_synthetic(
+    n: int = 1_000_000, nq: int = 200, dim: int = 384, seed: int = SYNTH_SEED
+) -> Corpus:
     """Generated clustered corpus with exact ground truth for `nq` queries.
 
     A mixture of 200 Gaussian clusters around random unit centres, each with a random
@@ -216,12 +240,19 @@ def make_synthetic(n: int = 1_000_000, nq: int = 200, dim: int = 384,
     masks = {"none": None, "kw_10pct": kw == 1, "kw_1pct": kw == 9}
     truth = {f: exact_truth(base, queries, m) for f, m in masks.items()}
     return Corpus(
-        name="synthetic1m", ids=[f"s{i}" for i in range(n)], vectors=base,
-        payloads=payloads, schema=dict(SYNTHETIC_SCHEMA), queries=queries,
-        filters=filters, truth=truth, synthetic=True,
+        name="synthetic1m",
+        ids=[f"s{i}" for i in range(n)],
+        vectors=base,
+        payloads=payloads,
+        schema=dict(SYNTHETIC_SCHEMA),
+        queries=queries,
+        filters=filters,
+        truth=truth,
+        synthetic=True,
         description=f"SYNTHETIC {n:,} x {dim} Gaussian-mixture clusters (seed {seed})",
-        extra={"expected_matching": {f: int(n if m is None else m.sum())
-                                     for f, m in masks.items()}},
+        extra={
+            "expected_matching": {f: int(n if m is None else m.sum()) for f, m in masks.items()}
+        },
     )
 
 
@@ -243,15 +274,16 @@ def _mixture(rng: np.random.Generator, total: int, dim: int) -> np.ndarray:
     return out
 
 
-def exact_truth(base: np.ndarray, queries: np.ndarray, mask: np.ndarray | None,
-                k: int = 100, chunk: int = 50) -> list[np.ndarray]:
+def exact_truth(
+    base: np.ndarray, queries: np.ndarray, mask: np.ndarray | None, k: int = 100, chunk: int = 50
+) -> list[np.ndarray]:
     """Exact inner-product top-`k` rows per query among the rows where `mask` holds."""
     rows = np.arange(len(base)) if mask is None else np.nonzero(mask)[0]
     sub = base if mask is None else base[rows]
     k = min(k, len(rows))
     out: list[np.ndarray] = []
     for s in range(0, len(queries), chunk):
-        scores = queries[s:s + chunk] @ sub.T
+        scores = queries[s : s + chunk] @ sub.T
         part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
         # ties broken by lower row index, as in the shipped ground truth
         for srow, prow in zip(scores, part, strict=True):
@@ -260,8 +292,9 @@ def exact_truth(base: np.ndarray, queries: np.ndarray, mask: np.ndarray | None,
     return out
 
 
-def load_corpus(name: str, shared: Path, synthetic_n: int = 1_000_000,
-                synthetic_nq: int = 200) -> Corpus:
+def load_corpus(
+    name: str, shared: Path, synthetic_n: int = 1_000_000, synthetic_nq: int = 200
+) -> Corpus:
     """Load one corpus by name; the synthetic one is generated (takes ~1 min at 1M)."""
     if name == "packages":
         return load_packages(shared)

@@ -26,6 +26,7 @@ which is the figure to trust on a shared machine. Timings are the median of ``--
 a 20-query warm-up, by wall clock (``qps``) and by process CPU time (``qps_cpu``, steadier on
 a shared machine).
 """
+
 from __future__ import annotations
 
 import os
@@ -128,38 +129,64 @@ def timed(run: Callable[[], Results], opts: argparse.Namespace) -> tuple[Results
         if walls[-1] > opts.single_pass_s:
             break
     assert first is not None
-    return first, {"wall_s": statistics.median(walls), "cpu_s": statistics.median(cpus),
-                   "passes_s": [round(w, 4) for w in walls]}
+    return first, {
+        "wall_s": statistics.median(walls),
+        "cpu_s": statistics.median(cpus),
+        "passes_s": [round(w, 4) for w in walls],
+    }
 
 
-def measure(fn: SearchFn, queries: np.ndarray, truth: list[np.ndarray], opts: argparse.Namespace,
-            ) -> Row:
+def measure(
+    fn: SearchFn,
+    queries: np.ndarray,
+    truth: list[np.ndarray],
+    opts: argparse.Namespace,
+) -> Row:
     """Recall and QPS of `fn` called once per query (after a short warm-up)."""
     for q in queries[:WARMUP]:
         fn(q)
     got, t = timed(lambda: [fn(q) for q in queries], opts)
     nq = len(queries)
-    return {"recall": recall_at_k(got, truth), "qps": nq / t["wall_s"], "qps_cpu": nq / t["cpu_s"],
-            "ms_per_query": 1000 * t["wall_s"] / nq, "passes_s": t["passes_s"]}
+    return {
+        "recall": recall_at_k(got, truth),
+        "qps": nq / t["wall_s"],
+        "qps_cpu": nq / t["cpu_s"],
+        "ms_per_query": 1000 * t["wall_s"] / nq,
+        "passes_s": t["passes_s"],
+    }
 
 
-def measure_batch(run: Callable[[], Results], nq: int, truth: list[np.ndarray],
-                  opts: argparse.Namespace) -> Row:
+def measure_batch(
+    run: Callable[[], Results], nq: int, truth: list[np.ndarray], opts: argparse.Namespace
+) -> Row:
     """Recall and QPS of one call answering all `nq` queries."""
     got, t = timed(run, opts)
-    return {"recall": recall_at_k(got, truth), "qps": nq / t["wall_s"],
-            "qps_cpu": nq / t["cpu_s"], "passes_s": t["passes_s"]}
+    return {
+        "recall": recall_at_k(got, truth),
+        "qps": nq / t["wall_s"],
+        "qps_cpu": nq / t["cpu_s"],
+        "passes_s": t["passes_s"],
+    }
 
 
-def sweep(make: Callable[[int], SearchFn], knobs: Sequence[int], corpus: Corpus, fname: str,
-          opts: argparse.Namespace, label: str, stop: float | None = STOP_RECALL) -> list[Row]:
+def sweep(
+    make: Callable[[int], SearchFn],
+    knobs: Sequence[int],
+    corpus: Corpus,
+    fname: str,
+    opts: argparse.Namespace,
+    label: str,
+    stop: float | None = STOP_RECALL,
+) -> list[Row]:
     """Measure `make(knob)` for each knob until recall reaches `stop` or a pass gets slow."""
     rows: list[Row] = []
     for knob in knobs:
         row = {"ef": knob, **measure(make(knob), corpus.queries, corpus.truth[fname], opts)}
         rows.append(row)
-        log(f"  {label} {fname} ef={knob} recall={row['recall']:.4f} qps={row['qps']:.0f} "
-            f"cpu-qps={row['qps_cpu']:.0f}")
+        log(
+            f"  {label} {fname} ef={knob} recall={row['recall']:.4f} qps={row['qps']:.0f} "
+            f"cpu-qps={row['qps_cpu']:.0f}"
+        )
         if (stop is not None and row["recall"] >= stop) or max(row["passes_s"]) > opts.max_pass_s:
             break
     return rows
@@ -182,8 +209,11 @@ def topk(scores: np.ndarray, k: int = K) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------ FAISS
-def bench_faiss(corpus: Corpus, masks: dict[str, np.ndarray | None], opts: argparse.Namespace,
-                ) -> tuple[Row, Any]:
+def bench_faiss(
+    corpus: Corpus,
+    masks: dict[str, np.ndarray | None],
+    opts: argparse.Namespace,
+) -> tuple[Row, Any]:
     """FAISS's results, and its index (kept for the paired passes against vecfleet)."""
     n, dim = corpus.vectors.shape
     settle()
@@ -199,8 +229,11 @@ def bench_faiss(corpus: Corpus, masks: dict[str, np.ndarray | None], opts: argpa
     out: Row = {
         "index": f"IndexHNSWFlat(d={dim}, M={FAISS_M}, METRIC_INNER_PRODUCT)",
         "params": {"M": FAISS_M, "efConstruction": FAISS_EF_CONSTRUCTION, "build_threads": 1},
-        "build_s": build_s, "rss_delta_bytes": rss_delta, "serialized_bytes": serialized,
-        "bytes_per_vector_rss": rss_delta / n, "bytes_per_vector_serialized": serialized / n,
+        "build_s": build_s,
+        "rss_delta_bytes": rss_delta,
+        "serialized_bytes": serialized,
+        "bytes_per_vector_rss": rss_delta / n,
+        "bytes_per_vector_serialized": serialized / n,
         "filtered": {},
     }
     for fname, mask in masks.items():
@@ -220,8 +253,7 @@ def faiss_unfiltered(index: Any, corpus: Corpus, fname: str, opts: argparse.Name
         return faiss_search(index, faiss.SearchParametersHNSW(efSearch=ef))
 
     rows = sweep(make, EF_UNFILTERED, corpus, fname, opts, "faiss", stop=None)
-    firsts = {str(t): (r["ef"] if (r := first_reaching(rows, t)) else None)
-              for t in RECALL_TARGETS}
+    firsts = {str(t): (r["ef"] if (r := first_reaching(rows, t)) else None) for t in RECALL_TARGETS}
     batched = {}
     for target in (0.95, 0.99):
         row = first_reaching(rows, target)
@@ -243,14 +275,19 @@ def faiss_filtered_search(index: Any, mask: np.ndarray, ef: int) -> SearchFn:
     return lambda q, bitmap=bitmap: search(q)
 
 
-def faiss_filtered(index: Any, corpus: Corpus, fname: str, mask: np.ndarray,
-                   opts: argparse.Namespace) -> Row:
+def faiss_filtered(
+    index: Any, corpus: Corpus, fname: str, mask: np.ndarray, opts: argparse.Namespace
+) -> Row:
     def make(ef: int) -> SearchFn:
         return faiss_filtered_search(index, mask, ef)
 
     rows = sweep(make, EF_FILTERED, corpus, fname, opts, "faiss", STOP_RECALL_FAISS_FILTERED)
-    return {"sweep": rows, "at_target": first_reaching(rows, FILTERED_TARGET),
-            "target": FILTERED_TARGET, "best": best_recall(rows)}
+    return {
+        "sweep": rows,
+        "at_target": first_reaching(rows, FILTERED_TARGET),
+        "target": FILTERED_TARGET,
+        "best": best_recall(rows),
+    }
 
 
 # ------------------------------------------------------------------------------ exact
@@ -263,13 +300,18 @@ def exact_search_fn(vectors: np.ndarray, mask: np.ndarray | None) -> SearchFn:
     return lambda q: rows[topk(vectors[rows] @ q)]
 
 
-def bench_exact(corpus: Corpus, masks: dict[str, np.ndarray | None], opts: argparse.Namespace,
-                ) -> Row:
+def bench_exact(
+    corpus: Corpus,
+    masks: dict[str, np.ndarray | None],
+    opts: argparse.Namespace,
+) -> Row:
     vectors = corpus.vectors
     out: Row = {
-        "method": ("numpy float32, one query at a time; unfiltered: vectors @ q; filtered: the "
-                   "matching row set is computed once per filter, each query pays for "
-                   "vectors[rows] @ q (gather + matvec) and argpartition"),
+        "method": (
+            "numpy float32, one query at a time; unfiltered: vectors @ q; filtered: the "
+            "matching row set is computed once per filter, each query pays for "
+            "vectors[rows] @ q (gather + matvec) and argpartition"
+        ),
         "bytes_per_vector": vectors.itemsize * vectors.shape[1],
         "filters": {},
     }
@@ -315,20 +357,28 @@ def qdrant_field(qe: Any, key: str, cond: Any, kind: str) -> list[Any]:
 def qdrant_build(qe: Any, corpus: Corpus, path: str) -> Any:
     cfg = qe.EdgeConfig(
         vectors=qe.EdgeVectorParams(size=corpus.dim, distance=qe.Distance.Cosine),
-        hnsw_config=qe.HnswIndexConfig(m=QDRANT_M, ef_construct=QDRANT_EF_CONSTRUCT,
-                                       full_scan_threshold=QDRANT_FULL_SCAN_KB,
-                                       max_indexing_threads=1),
+        hnsw_config=qe.HnswIndexConfig(
+            m=QDRANT_M,
+            ef_construct=QDRANT_EF_CONSTRUCT,
+            full_scan_threshold=QDRANT_FULL_SCAN_KB,
+            max_indexing_threads=1,
+        ),
         optimizers=qe.EdgeOptimizersConfig(default_segment_number=1),
         max_search_threads=1,
     )
     shard = qe.EdgeShard.create(path, cfg)
-    types = {"keyword": qe.PayloadSchemaType.Keyword, "integer": qe.PayloadSchemaType.Integer,
-             "datetime": qe.PayloadSchemaType.Datetime}
+    types = {
+        "keyword": qe.PayloadSchemaType.Keyword,
+        "integer": qe.PayloadSchemaType.Integer,
+        "datetime": qe.PayloadSchemaType.Datetime,
+    }
     for field, kind in corpus.schema.items():
         shard.update(qe.UpdateOperation.create_field_index(field, types[kind]))
     for s in range(0, len(corpus.ids), 1000):
-        points = [qe.Point(id=i, vector=corpus.vectors[i].tolist(), payload=corpus.payloads[i])
-                  for i in range(s, min(len(corpus.ids), s + 1000))]
+        points = [
+            qe.Point(id=i, vector=corpus.vectors[i].tolist(), payload=corpus.payloads[i])
+            for i in range(s, min(len(corpus.ids), s + 1000))
+        ]
         shard.update(qe.UpdateOperation.upsert_points(points))
     shard.optimize()
     shard.flush()
@@ -349,14 +399,25 @@ def bench_qdrant(corpus: Corpus, opts: argparse.Namespace) -> Row:
         info = shard.info()
         log(f"qdrant built in {build_s:.1f}s, rss +{rss_delta / 2**20:.0f} MiB")
         out: Row = {
-            "params": {"m": QDRANT_M, "ef_construct": QDRANT_EF_CONSTRUCT,
-                       "full_scan_threshold_kb": QDRANT_FULL_SCAN_KB, "default_segment_number": 1,
-                       "max_indexing_threads": 1, "max_search_threads": 1, "distance": "Cosine",
-                       "payload_indexes": corpus.schema, "payload_indexes_before_ingest": True},
-            "segments": info.segments_count, "indexed_vectors": info.indexed_vectors_count,
-            "build_s": build_s, "rss_delta_bytes": rss_delta, "disk_bytes": disk,
+            "params": {
+                "m": QDRANT_M,
+                "ef_construct": QDRANT_EF_CONSTRUCT,
+                "full_scan_threshold_kb": QDRANT_FULL_SCAN_KB,
+                "default_segment_number": 1,
+                "max_indexing_threads": 1,
+                "max_search_threads": 1,
+                "distance": "Cosine",
+                "payload_indexes": corpus.schema,
+                "payload_indexes_before_ingest": True,
+            },
+            "segments": info.segments_count,
+            "indexed_vectors": info.indexed_vectors_count,
+            "build_s": build_s,
+            "rss_delta_bytes": rss_delta,
+            "disk_bytes": disk,
             "bytes_per_vector_rss": rss_delta / len(corpus.ids),
-            "bytes_per_vector_disk": disk / len(corpus.ids), "filters": {},
+            "bytes_per_vector_disk": disk / len(corpus.ids),
+            "filters": {},
         }
         for fname, flt in corpus.filters.items():
             out["filters"][fname] = qdrant_filter_sweep(qe, shard, corpus, fname, flt, opts)
@@ -366,22 +427,39 @@ def bench_qdrant(corpus: Corpus, opts: argparse.Namespace) -> Row:
     return out
 
 
-def qdrant_filter_sweep(qe: Any, shard: Any, corpus: Corpus, fname: str,
-                        flt: dict[str, Any] | None, opts: argparse.Namespace) -> Row:
+def qdrant_filter_sweep(
+    qe: Any,
+    shard: Any,
+    corpus: Corpus,
+    fname: str,
+    flt: dict[str, Any] | None,
+    opts: argparse.Namespace,
+) -> Row:
     qfilter = qdrant_filter(qe, flt, corpus.schema) if flt else None
 
     def make(ef: int) -> SearchFn:
         params = qe.SearchParams(hnsw_ef=ef)
 
         def fn(q: np.ndarray) -> Sequence[int]:
-            req = qe.QueryRequest(limit=K, query=qe.Query.Nearest(q.tolist()), filter=qfilter,
-                                  params=params, with_payload=False, with_vector=False)
+            req = qe.QueryRequest(
+                limit=K,
+                query=qe.Query.Nearest(q.tolist()),
+                filter=qfilter,
+                params=params,
+                with_payload=False,
+                with_vector=False,
+            )
             return [p.id for p in shard.query(req)]
+
         return fn
 
     rows = sweep(make, EF_QDRANT, corpus, fname, opts, "qdrant")
-    return {"sweep": rows, "at_target": first_reaching(rows, FILTERED_TARGET),
-            "target": FILTERED_TARGET, "best": best_recall(rows)}
+    return {
+        "sweep": rows,
+        "at_target": first_reaching(rows, FILTERED_TARGET),
+        "target": FILTERED_TARGET,
+        "best": best_recall(rows),
+    }
 
 
 def dir_bytes(path: str) -> int:
@@ -389,8 +467,9 @@ def dir_bytes(path: str) -> int:
 
 
 # ------------------------------------------------------------------------------ vecfleet
-def bench_vecfleet(corpus: Corpus, kinds: Sequence[str], opts: argparse.Namespace,
-                   rivals: Rivals | None = None) -> Row:
+def bench_vecfleet(
+    corpus: Corpus, kinds: Sequence[str], opts: argparse.Namespace, rivals: Rivals | None = None
+) -> Row:
     """vecfleet per index kind; with ``rivals`` each search is also timed interleaved with
     the baseline it is compared with (see interleaved)."""
     import vecfleet
@@ -400,20 +479,27 @@ def bench_vecfleet(corpus: Corpus, kinds: Sequence[str], opts: argparse.Namespac
     for kind in kinds:
         path = tempfile.mkdtemp(prefix=f"bench-vecfleet-{kind}-")
         try:
-            out["kinds"][kind] = vecfleet_kind(vecfleet, corpus, kind, path, rows_of, opts,
-                                               rivals)
+            out["kinds"][kind] = vecfleet_kind(vecfleet, corpus, kind, path, rows_of, opts, rivals)
         finally:
             shutil.rmtree(path, ignore_errors=True)
     return out
 
 
-def vecfleet_kind(vecfleet: Any, corpus: Corpus, kind: str, path: str, rows_of: dict[str, int],
-                  opts: argparse.Namespace, rivals: Rivals | None) -> Row:
+def vecfleet_kind(
+    vecfleet: Any,
+    corpus: Corpus,
+    kind: str,
+    path: str,
+    rows_of: dict[str, int],
+    opts: argparse.Namespace,
+    rivals: Rivals | None,
+) -> Row:
     settle()
     rss0, t0 = rss_bytes(), time.perf_counter()
     db = vecfleet.connect(path)
-    col = db.create_collection(corpus.name, dim=corpus.dim, metric="cosine", index=kind,
-                               payload_schema=corpus.schema)
+    col = db.create_collection(
+        corpus.name, dim=corpus.dim, metric="cosine", index=kind, payload_schema=corpus.schema
+    )
     for s in range(0, len(corpus.ids), UPSERT_BATCH):
         e = s + UPSERT_BATCH
         col.upsert(ids=corpus.ids[s:e], vectors=corpus.vectors[s:e], payloads=corpus.payloads[s:e])
@@ -424,12 +510,17 @@ def vecfleet_kind(vecfleet: Any, corpus: Corpus, kind: str, path: str, rows_of: 
     n = len(corpus.ids)
     mem = int(col.memory_bytes()) if hasattr(col, "memory_bytes") else None
     log(f"vecfleet {kind} built in {build_s:.1f}s, rss +{rss_delta / 2**20:.0f} MiB")
-    out: Row = {"build_s": build_s, "rss_delta_bytes": rss_delta,
-                "bytes_per_vector_rss": rss_delta / n,
-                "memory_bytes": mem, "bytes_per_vector": None if mem is None else mem / n,
-                "filters": {}}
+    out: Row = {
+        "build_s": build_s,
+        "rss_delta_bytes": rss_delta,
+        "bytes_per_vector_rss": rss_delta / n,
+        "memory_bytes": mem,
+        "bytes_per_vector": None if mem is None else mem / n,
+        "filters": {},
+    }
     to_rows = lambda hits: [rows_of[h.id] for h in hits]  # noqa: E731
     for fname, flt in corpus.filters.items():
+
         def fn(q: np.ndarray, flt: Any = flt) -> Sequence[int]:
             return to_rows(col.search(q, limit=K, filter=flt))
 
@@ -445,23 +536,35 @@ def vecfleet_kind(vecfleet: Any, corpus: Corpus, kind: str, path: str, rows_of: 
         if rivals is not None and flt is None and rivals.faiss_index is not None:
             ref = equal_recall(rivals.faiss_sweep, row["recall"])
             if ref is not None:
-                theirs = faiss_search(rivals.faiss_index,
-                                      faiss.SearchParametersHNSW(efSearch=ref["ef"]))
-                row["paired_vs_faiss"] = {"faiss_ef": ref["ef"], "faiss_recall": ref["recall"],
-                                          **interleaved(native, theirs, corpus, opts)}
+                theirs = faiss_search(
+                    rivals.faiss_index, faiss.SearchParametersHNSW(efSearch=ref["ef"])
+                )
+                row["paired_vs_faiss"] = {
+                    "faiss_ef": ref["ef"],
+                    "faiss_recall": ref["recall"],
+                    **interleaved(native, theirs, corpus, opts),
+                }
         elif rivals is not None and fname in rivals.filtered:
             label, theirs = rivals.filtered[fname]
-            row["paired_vs_best_baseline"] = {"baseline": label,
-                                              **interleaved(native, theirs, corpus, opts)}
+            row["paired_vs_best_baseline"] = {
+                "baseline": label,
+                **interleaved(native, theirs, corpus, opts),
+            }
         out["filters"][fname] = row
-        log(f"  vecfleet {kind} {fname} recall={row['recall']:.4f} qps={row['qps']:.0f} "
-            f"batched={row['batched']['qps']:.0f}")
+        log(
+            f"  vecfleet {kind} {fname} recall={row['recall']:.4f} qps={row['qps']:.0f} "
+            f"batched={row['batched']['qps']:.0f}"
+        )
     db.close()
     return out
 
 
-def interleaved(ours: SearchFn, theirs: SearchFn, corpus: Corpus, opts: argparse.Namespace,
-                ) -> Row:
+def interleaved(
+    ours: SearchFn,
+    theirs: SearchFn,
+    corpus: Corpus,
+    opts: argparse.Namespace,
+) -> Row:
     """vecfleet's speed over a baseline's on the same queries, timed interleaved.
 
     Each of ``--pairs`` rounds runs all queries through both in blocks of ``PAIR_BLOCK``,
@@ -471,7 +574,7 @@ def interleaved(ours: SearchFn, theirs: SearchFn, corpus: Corpus, opts: argparse
     ±30 % on a shared VM.
     """
     queries = list(corpus.queries)
-    blocks = [queries[i:i + PAIR_BLOCK] for i in range(0, len(queries), PAIR_BLOCK)]
+    blocks = [queries[i : i + PAIR_BLOCK] for i in range(0, len(queries), PAIR_BLOCK)]
 
     def run(search: SearchFn, block: list[np.ndarray]) -> float:
         t0 = time.thread_time()
@@ -490,23 +593,32 @@ def interleaved(ours: SearchFn, theirs: SearchFn, corpus: Corpus, opts: argparse
                 ours_s += run(ours, block)
                 theirs_s += run(theirs, block)
         rounds.append(theirs_s / ours_s)
-    return {"ratios": rounds, "median": statistics.median(rounds), "block": PAIR_BLOCK,
-            "clock": "thread CPU time"}
+    return {
+        "ratios": rounds,
+        "median": statistics.median(rounds),
+        "block": PAIR_BLOCK,
+        "clock": "thread CPU time",
+    }
 
 
-def rivals_for(corpus: Corpus, masks: dict[str, np.ndarray | None], engines: Row,
-               index: Any) -> Rivals:
+def rivals_for(
+    corpus: Corpus, masks: dict[str, np.ndarray | None], engines: Row, index: Any
+) -> Rivals:
     """The baselines vecfleet is timed against, interleaved, once FAISS and exact ran."""
-    out = Rivals(faiss_index=index,
-                 faiss_sweep=engines.get("faiss", {}).get("unfiltered", {}).get("sweep", []))
+    out = Rivals(
+        faiss_index=index,
+        faiss_sweep=engines.get("faiss", {}).get("unfiltered", {}).get("sweep", []),
+    )
     for fname, mask in masks.items():
         if mask is None or (best := baseline_best(engines, fname)) is None:
             continue
         if best["engine"] == "exact_subset":
             out.filtered[fname] = ("exact_subset", exact_search_fn(corpus.vectors, mask))
         else:
-            out.filtered[fname] = (f"faiss_hnsw_filtered ef{best['ef']}",
-                                   faiss_filtered_search(index, mask, best["ef"]))
+            out.filtered[fname] = (
+                f"faiss_hnsw_filtered ef{best['ef']}",
+                faiss_filtered_search(index, mask, best["ef"]),
+            )
     return out
 
 
@@ -530,12 +642,25 @@ def baseline_best(engines: Row, fname: str) -> Row | None:
     options = []
     hit = engines.get("faiss", {}).get("filtered", {}).get(fname, {}).get("at_target")
     if hit:
-        options.append({"engine": "faiss_hnsw_filtered", "ef": hit["ef"], "qps": hit["qps"],
-                        "qps_cpu": hit["qps_cpu"], "recall": hit["recall"]})
+        options.append(
+            {
+                "engine": "faiss_hnsw_filtered",
+                "ef": hit["ef"],
+                "qps": hit["qps"],
+                "qps_cpu": hit["qps_cpu"],
+                "recall": hit["recall"],
+            }
+        )
     exact = engines.get("exact", {}).get("filters", {}).get(fname)
     if exact:
-        options.append({"engine": "exact_subset", "qps": exact["qps"],
-                        "qps_cpu": exact["qps_cpu"], "recall": exact["recall"]})
+        options.append(
+            {
+                "engine": "exact_subset",
+                "qps": exact["qps"],
+                "qps_cpu": exact["qps_cpu"],
+                "recall": exact["recall"],
+            }
+        )
     return max(options, key=lambda o: o["qps"]) if options else None
 
 
@@ -586,19 +711,28 @@ def hardware() -> Row:
         fields.setdefault(key.strip(), value.strip())
     flags = set(fields.get("flags", "").split())
     return {
-        "cpu_model": fields.get("model name", "?"), "cpu_mhz": fields.get("cpu MHz"),
-        "cache_size": fields.get("cache size"), "cpu_family": fields.get("cpu family"),
-        "cpu_model_number": fields.get("model"), "virtualized": "hypervisor" in flags,
-        "logical_cores": os.cpu_count(), "physical_cores": psutil.cpu_count(logical=False),
+        "cpu_model": fields.get("model name", "?"),
+        "cpu_mhz": fields.get("cpu MHz"),
+        "cache_size": fields.get("cache size"),
+        "cpu_family": fields.get("cpu family"),
+        "cpu_model_number": fields.get("model"),
+        "virtualized": "hypervisor" in flags,
+        "logical_cores": os.cpu_count(),
+        "physical_cores": psutil.cpu_count(logical=False),
         "memory_bytes": psutil.virtual_memory().total,
         "simd": sorted(flags & {"avx2", "fma", "avx512f", "avx512_vpopcntdq", "avx512vl"}),
-        "loadavg_at_start": os.getloadavg(), "platform": platform.platform(),
+        "loadavg_at_start": os.getloadavg(),
+        "platform": platform.platform(),
     }
 
 
 def versions() -> Row:
-    out: Row = {"python": platform.python_version(), "numpy": np.__version__,
-                "faiss-cpu": faiss.__version__, "faiss_compile": faiss.get_compile_options()}
+    out: Row = {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "faiss-cpu": faiss.__version__,
+        "faiss_compile": faiss.get_compile_options(),
+    }
     for pkg in ("qdrant-edge-py", "psutil", "vecfleet"):
         try:
             out[pkg] = version(pkg)
@@ -618,20 +752,35 @@ def print_table(result: Row) -> None:
     eng, corpus = result["engines"], result["corpus"]
     print(f"\n== {corpus['name']}: {corpus['description']} (n={corpus['n']}, nq={corpus['nq']})")
     hw = result["hardware"]
-    print(f"{hw['cpu_model']}, {hw['logical_cores']} cores; load average at start "
-          f"{hw['loadavg_at_start'][0]:.2f}, at end {hw['loadavg_at_end'][0]:.2f}")
+    print(
+        f"{hw['cpu_model']}, {hw['logical_cores']} cores; load average at start "
+        f"{hw['loadavg_at_start'][0]:.2f}, at end {hw['loadavg_at_end'][0]:.2f}"
+    )
     if "faiss" in eng:
         f = eng["faiss"]
-        print(f"faiss HNSW32 build {f['build_s']:.1f}s, {f['bytes_per_vector_rss']:.0f} B/vec "
-              f"(rss), first ef reaching {f['unfiltered']['first_ef_reaching']}")
-        print("  unfiltered sweep (recall/QPS): " + "; ".join(
-            f"ef{r['ef']} {r['recall']:.3f}/{r['qps']:.0f}" for r in f["unfiltered"]["sweep"]))
+        print(
+            f"faiss HNSW32 build {f['build_s']:.1f}s, {f['bytes_per_vector_rss']:.0f} B/vec "
+            f"(rss), first ef reaching {f['unfiltered']['first_ef_reaching']}"
+        )
+        print(
+            "  unfiltered sweep (recall/QPS): "
+            + "; ".join(
+                f"ef{r['ef']} {r['recall']:.3f}/{r['qps']:.0f}" for r in f["unfiltered"]["sweep"]
+            )
+        )
     if "qdrant" in eng:
         q = eng["qdrant"]
         print(f"qdrant-edge build {q['build_s']:.1f}s, {q['bytes_per_vector_rss']:.0f} B/vec (rss)")
     kinds = eng.get("vecfleet", {}).get("kinds", {})
-    head = ["filter", "match", "faiss@0.95 (rec/QPS)", "faiss best", "exact", "qdrant@0.95",
-            *[f"vf:{k}" for k in kinds]]
+    head = [
+        "filter",
+        "match",
+        "faiss@0.95 (rec/QPS)",
+        "faiss best",
+        "exact",
+        "qdrant@0.95",
+        *[f"vf:{k}" for k in kinds],
+    ]
     print(" | ".join(head))
     for fname in result["filters"]:
         print(" | ".join(table_cells(result, fname, kinds)))
@@ -643,9 +792,11 @@ def print_table(result: Row) -> None:
                 against = p["baseline"]
             else:
                 continue
-            print(f"{kind} {fname}: vecfleet speed / {against}, {len(p['ratios'])} interleaved "
-                  f"rounds: median {p['median']:.3f}, range {min(p['ratios']):.3f}.."
-                  f"{max(p['ratios']):.3f}")
+            print(
+                f"{kind} {fname}: vecfleet speed / {against}, {len(p['ratios'])} interleaved "
+                f"rounds: median {p['median']:.3f}, range {min(p['ratios']):.3f}.."
+                f"{max(p['ratios']):.3f}"
+            )
 
 
 def table_cells(result: Row, fname: str, kinds: Row) -> list[str]:
@@ -672,21 +823,40 @@ def run_corpus(name: str, opts: argparse.Namespace) -> Row:
     nq = opts.queries or nq_default
     log(f"loading {name}")
     corpus = load_corpus(name, opts.shared, opts.synthetic_n, nq).head(nq)
-    masks = {f: (None if flt is None else filter_mask(corpus.payloads, flt))
-             for f, flt in corpus.filters.items()}
+    masks = {
+        f: (None if flt is None else filter_mask(corpus.payloads, flt))
+        for f, flt in corpus.filters.items()
+    }
     n = len(corpus.ids)
     result: Row = {
-        "corpus": {"name": name, "description": corpus.description, "synthetic": corpus.synthetic,
-                   "n": n, "dim": corpus.dim, "nq": len(corpus.queries)},
+        "corpus": {
+            "name": name,
+            "description": corpus.description,
+            "synthetic": corpus.synthetic,
+            "n": n,
+            "dim": corpus.dim,
+            "nq": len(corpus.queries),
+        },
         "command": " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "hardware": hardware(), "versions": versions(),
-        "protocol": {"k": K, "threads": 1, "reps": opts.reps, "warmup_queries": WARMUP,
-                     "recall": "mean over queries of |top10 ∩ exact top10| / |exact top10|",
-                     "qps": "median pass; one search call per query unless 'batched'"},
-        "filters": {f: {"filter": flt, "matching": int(n if m is None else m.sum()),
-                        "share": 1.0 if m is None else float(m.mean())}
-                    for (f, flt), m in zip(corpus.filters.items(), masks.values(), strict=True)},
+        "hardware": hardware(),
+        "versions": versions(),
+        "protocol": {
+            "k": K,
+            "threads": 1,
+            "reps": opts.reps,
+            "warmup_queries": WARMUP,
+            "recall": "mean over queries of |top10 ∩ exact top10| / |exact top10|",
+            "qps": "median pass; one search call per query unless 'batched'",
+        },
+        "filters": {
+            f: {
+                "filter": flt,
+                "matching": int(n if m is None else m.sum()),
+                "share": 1.0 if m is None else float(m.mean()),
+            }
+            for (f, flt), m in zip(corpus.filters.items(), masks.values(), strict=True)
+        },
         "engines": {},
     }
     eng = result["engines"]
@@ -715,37 +885,75 @@ def csv_choice(allowed: Sequence[str]) -> Callable[[str], list[str]]:
         if bad:
             raise argparse.ArgumentTypeError(f"unknown {bad}; choose from {','.join(allowed)}")
         return items
+
     return parse
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(
         description="Benchmark vecfleet index kinds against raw FAISS HNSW, exact numpy search "
-                    "and qdrant-edge on the same data, single-threaded, in one process.",
+        "and qdrant-edge on the same data, single-threaded, in one process.",
         epilog="Example (baselines only): bench/engine.py --corpus packages "
-               "--engines faiss,exact,qdrant",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    ap.add_argument("--corpus", choices=[*CORPORA, "all"], default="packages",
-                    help="which corpus; 'all' runs each and writes one JSON per corpus")
-    ap.add_argument("--kinds", type=csv_choice(KINDS), default=",".join(KINDS),
-                    help="vecfleet index kinds, comma separated")
-    ap.add_argument("--engines", type=csv_choice(ENGINES), default=",".join(ENGINES),
-                    help="engines to run, comma separated")
-    ap.add_argument("--queries", type=int, default=None,
-                    help="queries to use (default 1000 for real corpora, 200 for synthetic1m)")
-    ap.add_argument("--out", default="bench/results/engine-{corpus}.json",
-                    help="JSON output; '{corpus}' is replaced; relative to the repo root")
-    ap.add_argument("--shared", type=Path, default=ROOT.parent / "shared",
-                    help="shared folder holding data/packages and data/incidents")
+        "--engines faiss,exact,qdrant",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    ap.add_argument(
+        "--corpus",
+        choices=[*CORPORA, "all"],
+        default="packages",
+        help="which corpus; 'all' runs each and writes one JSON per corpus",
+    )
+    ap.add_argument(
+        "--kinds",
+        type=csv_choice(KINDS),
+        default=",".join(KINDS),
+        help="vecfleet index kinds, comma separated",
+    )
+    ap.add_argument(
+        "--engines",
+        type=csv_choice(ENGINES),
+        default=",".join(ENGINES),
+        help="engines to run, comma separated",
+    )
+    ap.add_argument(
+        "--queries",
+        type=int,
+        default=None,
+        help="queries to use (default 1000 for real corpora, 200 for synthetic1m)",
+    )
+    ap.add_argument(
+        "--out",
+        default="bench/results/engine-{corpus}.json",
+        help="JSON output; '{corpus}' is replaced; relative to the repo root",
+    )
+    ap.add_argument(
+        "--shared",
+        type=Path,
+        default=ROOT.parent / "shared",
+        help="shared folder holding data/packages and data/incidents",
+    )
     ap.add_argument("--reps", type=int, default=3, help="timed passes per measurement (median)")
-    ap.add_argument("--pairs", type=int, default=9,
-                    help="interleaved rounds of vecfleet against its baseline, per filter (median)")
-    ap.add_argument("--single-pass-s", type=float, default=2.0,
-                    help="a pass longer than this is not repeated")
-    ap.add_argument("--max-pass-s", type=float, default=20.0,
-                    help="stop an efSearch sweep after a pass longer than this")
-    ap.add_argument("--synthetic-n", type=int, default=1_000_000,
-                    help="base vectors of the synthetic corpus (smaller for a quick trial)")
+    ap.add_argument(
+        "--pairs",
+        type=int,
+        default=9,
+        help="interleaved rounds of vecfleet against its baseline, per filter (median)",
+    )
+    ap.add_argument(
+        "--single-pass-s", type=float, default=2.0, help="a pass longer than this is not repeated"
+    )
+    ap.add_argument(
+        "--max-pass-s",
+        type=float,
+        default=20.0,
+        help="stop an efSearch sweep after a pass longer than this",
+    )
+    ap.add_argument(
+        "--synthetic-n",
+        type=int,
+        default=1_000_000,
+        help="base vectors of the synthetic corpus (smaller for a quick trial)",
+    )
     opts = ap.parse_args(argv)
     if opts.corpus == "all" and "{corpus}" not in opts.out:
         ap.error("--out must contain '{corpus}' with --corpus all")

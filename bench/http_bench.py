@@ -119,8 +119,14 @@ def server_command(server: str, target: str, port: int, factory: bool) -> list[s
 
 
 @contextmanager
-def running(command: list[str], env: dict[str, str], ready: Callable[[str], bool],
-            url: str, log_path: Path, timeout_s: float = 900) -> Iterator[float]:
+def running(
+    command: list[str],
+    env: dict[str, str],
+    ready: Callable[[str], bool],
+    url: str,
+    log_path: Path,
+    timeout_s: float = 900,
+) -> Iterator[float]:
     """Runs ``command`` until the block ends; yields the seconds it took to become ready."""
     started = time.perf_counter()
     with log_path.open("ab") as log:
@@ -162,20 +168,36 @@ def demo_ready(url: str) -> bool:
 
 def vecfleet_env(data_dir: Path, demo_size: int, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VECFLEET__")}
-    env.update({
-        "VECFLEET__SERVER__DATA_DIR": str(data_dir),
-        "VECFLEET__EMBED__MODEL": "hash",
-        "VECFLEET__DEMO__SIZE": str(demo_size),
-        **extra,
-    })
+    env.update(
+        {
+            "VECFLEET__SERVER__DATA_DIR": str(data_dir),
+            "VECFLEET__EMBED__MODEL": "hash",
+            "VECFLEET__DEMO__SIZE": str(demo_size),
+            **extra,
+        }
+    )
     return env
 
 
 # ------------------------------------------------------------------------------ load
-def wrk(url: str, connections: int, duration_s: float, script: str = "report.lua",
-        args: tuple[str, ...] = ()) -> dict[str, Any]:
-    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{duration_s:g}s", "--timeout", "10s",
-           "-s", str(WRK_DIR / script), url]
+def wrk(
+    url: str,
+    connections: int,
+    duration_s: float,
+    script: str = "report.lua",
+    args: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    cmd = [
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{duration_s:g}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(WRK_DIR / script),
+        url,
+    ]
     if args:
         cmd += ["--", *args]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
@@ -198,8 +220,13 @@ def wrk(url: str, connections: int, duration_s: float, script: str = "report.lua
     }
 
 
-def measure(url: str, connections: int, opts: argparse.Namespace, script: str = "report.lua",
-            args: tuple[str, ...] = ()) -> dict[str, Any]:
+def measure(
+    url: str,
+    connections: int,
+    opts: argparse.Namespace,
+    script: str = "report.lua",
+    args: tuple[str, ...] = (),
+) -> dict[str, Any]:
     """A discarded warm-up run, a pause for the server to drain it, then the measured run.
 
     ``{run}`` in ``args`` becomes ``warmup`` or ``measured``, for scripts whose requests
@@ -207,10 +234,14 @@ def measure(url: str, connections: int, opts: argparse.Namespace, script: str = 
     """
     wrk(url, connections, opts.warmup, script, tuple(a.format(run="warmup") for a in args))
     time.sleep(opts.drain)
-    row = wrk(url, connections, opts.duration, script,
-              tuple(a.format(run="measured") for a in args))
-    print(f"    c={connections:<3} {row['rps']:>9.1f} req/s  p50 {row['p50_ms']:7.2f} ms  "
-          f"p99 {row['p99_ms']:7.2f} ms  errors {row['errors']}", flush=True)
+    row = wrk(
+        url, connections, opts.duration, script, tuple(a.format(run="measured") for a in args)
+    )
+    print(
+        f"    c={connections:<3} {row['rps']:>9.1f} req/s  p50 {row['p50_ms']:7.2f} ms  "
+        f"p99 {row['p99_ms']:7.2f} ms  errors {row['errors']}",
+        flush=True,
+    )
     return row
 
 
@@ -239,13 +270,20 @@ def hello_group(opts: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
             print(f"  hello {app} on {server}", flush=True)
             cmd = server_command(server, f"bench.http_apps:{app}", port, factory=False)
             with running(cmd, dict(os.environ), answers, url, work / "hello.log"):
-                rows.append({"group": "hello", "app": app, "server": server,
-                             **measure(url, opts.hello_connections, opts)})
+                rows.append(
+                    {
+                        "group": "hello",
+                        "app": app,
+                        "server": server,
+                        **measure(url, opts.hello_connections, opts),
+                    }
+                )
     return rows
 
 
-def vector_group(opts: argparse.Namespace, work: Path, bodies: Path,
-                 filtered: Path) -> list[dict[str, Any]]:
+def vector_group(
+    opts: argparse.Namespace, work: Path, bodies: Path, filtered: Path
+) -> list[dict[str, Any]]:
     rows = []
     runs = [(server, "default") for server in SERVERS] + [("uvicorn-httptools", "1")]
     for server, omp in runs:
@@ -257,14 +295,31 @@ def vector_group(opts: argparse.Namespace, work: Path, bodies: Path,
         cmd = server_command(server, APP, port, factory=True)
         with running(cmd, env, demo_ready, base, work / "vector.log"):
             for conns in opts.connections:
-                rows.append({"group": "vector", "server": server, "omp_num_threads": omp,
-                             "filter": None, **measure(base + SEARCH_PATH, conns, opts,
-                                                       "bodies.lua", (str(bodies),))})
+                rows.append(
+                    {
+                        "group": "vector",
+                        "server": server,
+                        "omp_num_threads": omp,
+                        "filter": None,
+                        **measure(base + SEARCH_PATH, conns, opts, "bodies.lua", (str(bodies),)),
+                    }
+                )
             if server == "uvicorn-httptools":
-                rows.append({"group": "vector", "server": server, "omp_num_threads": omp,
-                             "filter": FILTER, **measure(base + SEARCH_PATH,
-                                                         max(opts.connections), opts,
-                                                         "bodies.lua", (str(filtered),))})
+                rows.append(
+                    {
+                        "group": "vector",
+                        "server": server,
+                        "omp_num_threads": omp,
+                        "filter": FILTER,
+                        **measure(
+                            base + SEARCH_PATH,
+                            max(opts.connections),
+                            opts,
+                            "bodies.lua",
+                            (str(filtered),),
+                        ),
+                    }
+                )
     return rows
 
 
@@ -273,18 +328,35 @@ def text_group(opts: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
     for omp in opts.text_omp:
         threads = {} if omp == "default" else {"OMP_NUM_THREADS": omp}
         for max_batch in (64, 1):
-            env = vecfleet_env(opts.data_dir, opts.demo_size, VECFLEET__EMBED__MODEL="minilm",
-                               VECFLEET__EMBED__MAX_BATCH=str(max_batch), **threads)
+            env = vecfleet_env(
+                opts.data_dir,
+                opts.demo_size,
+                VECFLEET__EMBED__MODEL="minilm",
+                VECFLEET__EMBED__MAX_BATCH=str(max_batch),
+                **threads,
+            )
             port = free_port()
             base = f"http://127.0.0.1:{port}"
             print(f"  text search, max_batch={max_batch}, OMP_NUM_THREADS={omp}", flush=True)
             cmd = server_command("uvicorn-httptools", APP, port, factory=True)
             with running(cmd, env, demo_ready, base, work / "text.log"):
                 for conns in opts.connections:
-                    row = measure(base + SEARCH_PATH, conns, opts, "text_search.lua",
-                                  ("10", f"b{max_batch}-t{omp}-c{conns}-{{run}}"))
-                    rows.append({"group": "text", "server": "uvicorn-httptools",
-                                 "max_batch": max_batch, "omp_num_threads": omp, **row})
+                    row = measure(
+                        base + SEARCH_PATH,
+                        conns,
+                        opts,
+                        "text_search.lua",
+                        ("10", f"b{max_batch}-t{omp}-c{conns}-{{run}}"),
+                    )
+                    rows.append(
+                        {
+                            "group": "text",
+                            "server": "uvicorn-httptools",
+                            "max_batch": max_batch,
+                            "omp_num_threads": omp,
+                            **row,
+                        }
+                    )
     return rows
 
 
@@ -294,16 +366,34 @@ def codec_group(repeats: int = 20_000) -> dict[str, Any]:
 
     from vecfleet.api import schemas as s
 
-    payload = {"title": "Ransomware attack disrupts Cedar Valley Regional Hospital",
-               "narrative": "Cedar Valley Regional Hospital took its systems offline. " * 4,
-               "industry": "Healthcare", "severity": "high", "event_type": "hacking or malware",
-               "date": "2016-02-04", "location": "Fresno, California", "records_affected": 5123}
-    out = s.SearchOut([s.HitOut(f"inc-{i:06d}", 0.5 - i / 100, payload) for i in range(10)],
-                      1.234, [{"segment": "a" * 32, "strategy": "ann", "rows": 78767,
-                               "candidates": 78767, "selectivity": 1.0, "ef": 64}])
+    payload = {
+        "title": "Ransomware attack disrupts Cedar Valley Regional Hospital",
+        "narrative": "Cedar Valley Regional Hospital took its systems offline. " * 4,
+        "industry": "Healthcare",
+        "severity": "high",
+        "event_type": "hacking or malware",
+        "date": "2016-02-04",
+        "location": "Fresno, California",
+        "records_affected": 5123,
+    }
+    out = s.SearchOut(
+        [s.HitOut(f"inc-{i:06d}", 0.5 - i / 100, payload) for i in range(10)],
+        1.234,
+        [
+            {
+                "segment": "a" * 32,
+                "strategy": "ann",
+                "rows": 78767,
+                "candidates": 78767,
+                "selectivity": 1.0,
+                "ef": 64,
+            }
+        ],
+    )
     as_dict = msgspec.to_builtins(out)
-    request = json.dumps({"vector": [round(float(x), 6) for x in query_vectors(1)[0]],
-                          "limit": 10}).encode()
+    request = json.dumps(
+        {"vector": [round(float(x), 6) for x in query_vectors(1)[0]], "limit": 10}
+    ).encode()
     encoder = msgspec.json.Encoder()
     decoder = msgspec.json.Decoder(s.SearchIn)
     cases: dict[str, Callable[[], Any]] = {
@@ -319,8 +409,11 @@ def codec_group(repeats: int = 20_000) -> dict[str, Any]:
         best = min(_timed(fn, repeats) for _ in range(3))
         result[name] = {"us_per_op": round(best * 1e6, 2)}
         print(f"  {name:<34} {best * 1e6:7.2f} us", flush=True)
-    return {"response_bytes": len(encoder.encode(out)), "request_bytes": len(request),
-            "timings": result}
+    return {
+        "response_bytes": len(encoder.encode(out)),
+        "request_bytes": len(request),
+        "timings": result,
+    }
 
 
 def _timed(fn: Callable[[], Any], repeats: int) -> float:
@@ -348,14 +441,24 @@ def in_process_group(opts: argparse.Namespace, vectors: np.ndarray) -> list[dict
                 t0 = time.perf_counter()
                 col.search(q, 10, flt)
                 lat.append(time.perf_counter() - t0)
-            rows.append(_latency_row("engine, 1 thread", flt, len(vectors),
-                                     time.perf_counter() - started, lat))
+            rows.append(
+                _latency_row(
+                    "engine, 1 thread", flt, len(vectors), time.perf_counter() - started, lat
+                )
+            )
             with ThreadPoolExecutor(4) as pool:
                 started = time.perf_counter()
                 list(pool.map(lambda q, f=flt: col.search(q, 10, f), vectors))
                 wall = time.perf_counter() - started
-            rows.append({"group": "in_process", "target": "engine, 4 threads", "filter": flt,
-                         "requests": len(vectors), "rps": round(len(vectors) / wall, 1)})
+            rows.append(
+                {
+                    "group": "in_process",
+                    "target": "engine, 4 threads",
+                    "filter": flt,
+                    "requests": len(vectors),
+                    "rps": round(len(vectors) / wall, 1),
+                }
+            )
         for conns in opts.connections:
             gateway = Gateway(LocalBackend(db), None)
             rows.append(asyncio.run(_gateway_run(gateway, vectors, conns)))
@@ -363,8 +466,11 @@ def in_process_group(opts: argparse.Namespace, vectors: np.ndarray) -> list[dict
         db.close()
     for row in rows:
         p = f"p50 {row['p50_ms']:.2f} ms  p99 {row['p99_ms']:.2f} ms" if "p50_ms" in row else ""
-        print(f"  {row['target']:<32} filter={bool(row.get('filter'))!s:<5} "
-              f"{row['rps']:>9.1f} /s  {p}", flush=True)
+        print(
+            f"  {row['target']:<32} filter={bool(row.get('filter'))!s:<5} "
+            f"{row['rps']:>9.1f} /s  {p}",
+            flush=True,
+        )
     return rows
 
 
@@ -389,9 +495,15 @@ async def _gateway_run(gateway: Any, vectors: np.ndarray, concurrency: int) -> d
 
 def _latency_row(target: str, flt: Any, n: int, wall: float, lat: list[float]) -> dict[str, Any]:
     ms = np.array(lat) * 1000
-    return {"group": "in_process", "target": target, "filter": flt, "requests": n,
-            "rps": round(n / wall, 1), "p50_ms": round(float(np.percentile(ms, 50)), 3),
-            "p99_ms": round(float(np.percentile(ms, 99)), 3)}
+    return {
+        "group": "in_process",
+        "target": target,
+        "filter": flt,
+        "requests": n,
+        "rps": round(n / wall, 1),
+        "p50_ms": round(float(np.percentile(ms, 50)), 3),
+        "p99_ms": round(float(np.percentile(ms, 99)), 3),
+    }
 
 
 # ------------------------------------------------------------------------------ main
@@ -399,17 +511,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of discarded load")
-    parser.add_argument("--drain", type=float, default=2.0,
-                        help="seconds between warm-up and measurement")
-    parser.add_argument("--connections", type=lambda v: [int(c) for c in v.split(",")],
-                        default=[16, 64])
+    parser.add_argument(
+        "--drain", type=float, default=2.0, help="seconds between warm-up and measurement"
+    )
+    parser.add_argument(
+        "--connections", type=lambda v: [int(c) for c in v.split(",")], default=[16, 64]
+    )
     parser.add_argument("--hello-connections", type=int, default=64)
     parser.add_argument("--demo-size", type=int, default=78_767)
-    parser.add_argument("--data-dir", type=Path, default=Path(tempfile.gettempdir())
-                        / "vecfleet-bench-http", help="demo data, kept between runs")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "vecfleet-bench-http",
+        help="demo data, kept between runs",
+    )
     parser.add_argument("--groups", default="hello,codec,vector,in_process,text")
-    parser.add_argument("--text-omp", type=lambda v: v.split(","), default=["default", "1"],
-                        help="OMP_NUM_THREADS values for the text runs ('default': unset)")
+    parser.add_argument(
+        "--text-omp",
+        type=lambda v: v.split(","),
+        default=["default", "1"],
+        help="OMP_NUM_THREADS values for the text runs ('default': unset)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "http.json")
     opts = parser.parse_args(argv)
     groups = opts.groups.split(",")
@@ -428,11 +550,19 @@ def main(argv: list[str] | None = None) -> int:
     port = free_port()
     print(f"demo collection: {opts.demo_size} incidents in {opts.data_dir}", flush=True)
     cmd = server_command("uvicorn-httptools", APP, port, factory=True)
-    with running(cmd, vecfleet_env(opts.data_dir, opts.demo_size), demo_ready,
-                 f"http://127.0.0.1:{port}", work / "prepare.log") as ready_s:
+    with running(
+        cmd,
+        vecfleet_env(opts.data_dir, opts.demo_size),
+        demo_ready,
+        f"http://127.0.0.1:{port}",
+        work / "prepare.log",
+    ) as ready_s:
         report["demo_ready_s"] = round(ready_s, 1)
-        explain = httpx.post(f"http://127.0.0.1:{port}{SEARCH_PATH}", timeout=30,
-                             json={"vector": vectors[0].tolist(), "limit": 10}).json()["plan"]
+        explain = httpx.post(
+            f"http://127.0.0.1:{port}{SEARCH_PATH}",
+            timeout=30,
+            json={"vector": vectors[0].tolist(), "limit": 10},
+        ).json()["plan"]
         report["plan_unfiltered"] = explain
     rows: list[dict[str, Any]] = []
     if "hello" in groups:

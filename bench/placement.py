@@ -9,6 +9,7 @@ over rounds of (in place time / placed time), i.e. the placed index's speed-up.
     python bench/placement.py --corpus incidents
     python bench/placement.py --corpus packages --ef-construction 100
 """
+
 from __future__ import annotations
 
 import os
@@ -42,8 +43,9 @@ def offset_in_line(index: faiss.Index) -> int:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     ap.add_argument("--corpus", choices=CORPORA, default="incidents")
     ap.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
     ap.add_argument("--ef-construction", type=int, default=200)
@@ -78,7 +80,7 @@ def main() -> int:
             index.search_c(1, faiss.swig_ptr(q), 10, d_ptr, l_ptr, None)
         return time.thread_time() - t
 
-    blocks = [queries[i:i + BLOCK] for i in range(0, len(queries), BLOCK)]
+    blocks = [queries[i : i + BLOCK] for i in range(0, len(queries), BLOCK)]
     rounds = []
     for _ in range(opts.rounds):
         mine = theirs = 0.0
@@ -89,17 +91,23 @@ def main() -> int:
             theirs += times[id(in_place)]
         rounds.append(theirs / mine)
     result = {
-        "corpus": opts.corpus, "n": len(corpus.vectors), "queries": len(queries),
-        "ef_search": opts.ef_search, "rounds": rounds, "speedup_median": statistics.median(rounds),
+        "corpus": opts.corpus,
+        "n": len(corpus.vectors),
+        "queries": len(queries),
+        "ef_search": opts.ef_search,
+        "rounds": rounds,
+        "speedup_median": statistics.median(rounds),
         "in_place_offset_in_cache_line": offset_in_line(in_place),
         "placed_bytes": placed.nbytes,
         "system_anon_huge_pages_kib": _anon_huge_kib(),
     }
-    print(f"placed / in place speed: median {result['speedup_median']:.3f} over {opts.rounds} "
-          f"rounds ({min(rounds):.3f}..{max(rounds):.3f}); in-place vectors start "
-          f"{result['in_place_offset_in_cache_line']} bytes into a cache line; "
-          f"{placed.nbytes / 2**20:.1f} MiB placed (machine-wide AnonHugePages "
-          f"{result['system_anon_huge_pages_kib']} KiB)")
+    print(
+        f"placed / in place speed: median {result['speedup_median']:.3f} over {opts.rounds} "
+        f"rounds ({min(rounds):.3f}..{max(rounds):.3f}); in-place vectors start "
+        f"{result['in_place_offset_in_cache_line']} bytes into a cache line; "
+        f"{placed.nbytes / 2**20:.1f} MiB placed (machine-wide AnonHugePages "
+        f"{result['system_anon_huge_pages_kib']} KiB)"
+    )
     if opts.out:
         opts.out.write_text(json.dumps(result, indent=1) + "\n")
     return 0

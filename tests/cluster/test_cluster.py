@@ -88,9 +88,7 @@ def test_a_client_always_reads_its_own_writes_with_its_seq(cluster: LocalCluster
         # Fresh reads never come from a cache: a replica may lag what the cache saw.
         for level in ({"consistency": "strong"}, {"consistency": "session", "seq": seq}):
             for _ in range(2):
-                r = http.post(
-                    "/v1/collections/session/search", json={"vector": vector, **level}
-                )
+                r = http.post("/v1/collections/session/search", json={"vector": vector, **level})
                 assert r.headers["x-cache"] == "bypass", (level, r.headers)
         bad = http.post(
             "/v1/collections/session/search",

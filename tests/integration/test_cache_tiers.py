@@ -78,9 +78,7 @@ def make_gateway(
     )
     cache, epochs = build_cache(settings, "test")
     embedder = BatchingEmbedder(HashEmbedder(DIM), EmbeddingCache(1000))
-    return Gateway(
-        backend(db, 2, 1), embedder, cache=cache, epochs=epochs, cache_namespace="test"
-    )
+    return Gateway(backend(db, 2, 1), embedder, cache=cache, epochs=epochs, cache_namespace="test")
 
 
 async def seed(gw: Gateway) -> None:

@@ -104,8 +104,10 @@ def _wait_request(driver: Any, number: int) -> list[Any]:
     results = driver.find_element(By.ID, "results")
     _wait(
         driver,
-        lambda _: results.get_attribute("data-request") == str(number)
-        or results.get_attribute("data-state") == "error",
+        lambda _: (
+            results.get_attribute("data-request") == str(number)
+            or results.get_attribute("data-state") == "error"
+        ),
         f"the results of search {number}",
     )
     error = driver.find_element(By.ID, "error")
@@ -128,9 +130,7 @@ def _png_size(path: Path) -> tuple[int, int]:
 
 
 # ``browser`` comes first so a missing Chromium is reported before a server is started.
-def test_search_filter_and_screenshot(
-    browser: Any, server: LiveServer, tmp_path: Path
-) -> None:
+def test_search_filter_and_screenshot(browser: Any, server: LiveServer, tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import Select
@@ -183,7 +183,7 @@ def test_payload_text_is_never_markup(browser: Any, server: LiveServer) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
-    title = '<img src=x onerror="document.title=\'pwned\'"> Markup <b>in</b> a title'
+    title = "<img src=x onerror=\"document.title='pwned'\"> Markup <b>in</b> a title"
     point = {
         "id": "inc-markup",
         "text": "markup injection probe record",

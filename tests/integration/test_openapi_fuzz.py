@@ -199,9 +199,7 @@ def _grammar_body(kind: str) -> st.SearchStrategy[dict[str, Any]]:
         )
     query = st.one_of(
         st.fixed_dictionaries({"text": st.text(min_size=1, max_size=40)}),
-        st.fixed_dictionaries(
-            {"vector": st.lists(st.floats(-10, 10), min_size=DIM, max_size=DIM)}
-        ),
+        st.fixed_dictionaries({"vector": st.lists(st.floats(-10, 10), min_size=DIM, max_size=DIM)}),
     )
     rest = st.fixed_dictionaries(
         {"limit": st.integers(1, 60), "filter": filters},

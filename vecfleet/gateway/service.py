@@ -170,9 +170,7 @@ class Gateway:
             return None
         return self.epochs.of(name, col.applied_seq)
 
-    def read_options(
-        self, consistency: str | None = None, seq: int | None = None
-    ) -> ReadOptions:
+    def read_options(self, consistency: str | None = None, seq: int | None = None) -> ReadOptions:
         """The request's read options: its consistency level over the server's default."""
         return read_options(self.default_read, consistency, seq)
 

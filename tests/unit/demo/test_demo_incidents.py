@@ -23,7 +23,14 @@ from vecfleet.errors import ValidationError
 from vecfleet.types import FIELD_TYPES
 
 FIELDS = {
-    "id", "title", "narrative", "industry", "severity", "event_type", "date", "location",
+    "id",
+    "title",
+    "narrative",
+    "industry",
+    "severity",
+    "event_type",
+    "date",
+    "location",
     "records_affected",
 }
 PINNED_DIGEST = "ae44ea29c1e965772c13254fb40a512c499dc48e9b336ad165d1f536fbbc5509"
@@ -107,8 +114,13 @@ def test_severity_follows_records_affected(full: list[dict[str, object]]) -> Non
         count = rec["records_affected"]
         if isinstance(count, int):
             expected = (
-                "critical" if count >= 1_000_000 else "high" if count >= 50_000
-                else "medium" if count >= 1_000 else "low"
+                "critical"
+                if count >= 1_000_000
+                else "high"
+                if count >= 50_000
+                else "medium"
+                if count >= 1_000
+                else "low"
             )
             assert rec["severity"] == expected
 

@@ -49,8 +49,10 @@ class FakeEmbeddingsHandler(BaseHTTPRequestHandler):
             time.sleep(1.0)
         dim = 4 if model == "wrong-dim" else body.get("dimensions", DIM)
         vectors = HashEmbedder(dim).embed(texts) * 3.0  # not unit length, as some servers do
-        data = [{"object": "embedding", "index": i, "embedding": v.tolist()} for i, v in
-                enumerate(vectors)]
+        data = [
+            {"object": "embedding", "index": i, "embedding": v.tolist()}
+            for i, v in enumerate(vectors)
+        ]
         self._send(200, {"object": "list", "model": model, "data": data[::-1]})
 
     def _send(

@@ -51,7 +51,6 @@ def test_fast_path_matches_general_path(db, rng, index, metric, flt):
             same(col.search(q, limit=10, filter=flt), general(col, q, flt=flt))
 
 
-
 @pytest.mark.parametrize("index", ["hnsw", "flat", "hnsw_sq8"])
 @pytest.mark.parametrize("flt", [None, RARE, {"n": {"$lt": 5}}, {"n": -1}])
 @pytest.mark.parametrize("rows", [1, 2, 7])
@@ -68,6 +67,7 @@ def test_a_batch_answers_each_row_as_a_single_search_would(db, rng, index, flt, 
         assert len(batch) == rows
         for q, hits in zip(queries[:rows], batch, strict=True):
             same(hits, col.search(q, limit=10, filter=flt))
+
 
 def test_shortcuts_are_used_and_counted(db, rng):
     col, x = build(db, rng)
