@@ -40,3 +40,46 @@ class Explain(msgspec.Struct, frozen=True):
 
     plans: list[dict[str, Any]] = []
     filter: str | None = None
+
+
+# ---------------------------------------------------------------------- requests
+class SearchOptions(msgspec.Struct, frozen=True):
+    """Everything that shapes a search's answer except the query vectors.
+
+    One value travels from the edge to the engine, so a new option is a field here, a
+    check in the engine and a field in the codec and the API schema. ``offset`` skips that
+    many of the best hits (pagination in a stable order); ``score_threshold`` drops hits
+    worse than it (cosine/dot: a score below it; l2: a distance above it).
+    """
+
+    limit: int = 10
+    filter: dict[str, Any] | None = None
+    params: dict[str, Any] | None = None
+    with_payload: bool = True
+    with_vectors: bool = False
+    score_threshold: float | None = None
+    offset: int = 0
+
+    @property
+    def depth(self) -> int:
+        """How many best hits each shard must return so a merge can cut the page."""
+        return self.offset + self.limit
+
+
+DEFAULT_SEARCH = SearchOptions()
+
+
+class ReadGate(msgspec.Struct, frozen=True):
+    """How fresh a replica must be to answer, and by when.
+
+    ``min_seq``: the replica first applies its shard's log up to this sequence (session
+    and strong reads); ``max_lag_ms``: a replica lagging more refuses at once (bounded
+    reads), ``None`` for any; ``timeout_s``: the call's budget from its start.
+    """
+
+    min_seq: int = 0
+    max_lag_ms: float | None = None
+    timeout_s: float = 5.0
+
+
+OPEN_GATE = ReadGate()
