@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test test-chaos lint bench clean
+.PHONY: serve test check test-chaos lint bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -17,9 +17,16 @@ $(STAMP): pyproject.toml | $(BIN)/python
 serve: $(STAMP)
 	$(BIN)/vecfleet serve
 
-test: $(STAMP)
-	$(BIN)/ruff check .
+# Style, types (mypy --strict, configured in pyproject) and the layering of DESIGN §8
+# (import-linter contracts in pyproject) fail the run before any test does.
+test: $(STAMP) check
 	$(BIN)/python -m pytest -q
+
+check: $(STAMP)
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy vecfleet
+	$(BIN)/lint-imports
 
 # Node kills, frozen nodes and NATS restarts under traffic: about three minutes.
 test-chaos: $(STAMP)

@@ -100,12 +100,13 @@ def build_gateway_app(settings: Settings) -> Starlette:
     """The HTTP app of a cluster gateway; the backend connects in the app's lifespan."""
     from vecfleet.api.console import console_routes
     from vecfleet.api.dvecdb import dvecdb_routes
+    from vecfleet.cluster.gateway_link import NatsLink
     from vecfleet.gateway import Gateway
-    from vecfleet.gateway.backend import ReadOptions
-    from vecfleet.gateway.cluster_backend import ClusterBackend
+    from vecfleet.gateway.reads import ReadOptions
     from vecfleet.runtime import (
         build_batching,
         build_cache,
+        build_data_plane,
         build_embedder,
         build_http_app,
         freeze_startup_heap,
@@ -113,19 +114,14 @@ def build_gateway_app(settings: Settings) -> Starlette:
     from vecfleet.transport.grpc_client import GrpcNode
 
     c = settings.cluster
-    backend = ClusterBackend(
-        settings.nats.url,
-        GrpcNode,
-        stream_replicas=settings.nats.stream_replicas,
-        default_shards=c.default_shards,
-        default_replicas=c.default_replicas,
-    )
+    link = NatsLink(settings.nats.url, stream_replicas=settings.nats.stream_replicas)
+    data = build_data_plane(link.catalog, link.log, GrpcNode, settings)
     batching = build_batching(settings.embed, build_embedder(settings.embed))
     namespace = settings.cache.namespace or "vf-cluster"
     cache, epochs = build_cache(settings.cache, namespace)
     read = ReadOptions(c.consistency, 0, c.max_lag_ms, c.read_timeout_ms / 1000)
     gateway = Gateway(
-        backend,
+        data,
         batching,
         cache=cache,
         epochs=epochs,
@@ -139,12 +135,14 @@ def build_gateway_app(settings: Settings) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        await link.connect()
         await gateway.start()
         freeze_startup_heap()
         try:
             yield
         finally:
             await gateway.close()
+            await link.aclose()
 
     app.router.lifespan_context = lifespan
     return app

@@ -69,6 +69,19 @@ class SearchOptions(msgspec.Struct, frozen=True):
 DEFAULT_SEARCH = SearchOptions()
 
 
+class SearchRequest(msgspec.Struct, frozen=True):
+    """One search as an edge received it: a vector or a text, the options shaping the
+    answer, how fresh it must be (``consistency``, and ``seq`` for session reads), and
+    whether the result cache may serve it (``cache``: default | bypass)."""
+
+    vector: Any = None
+    text: str | None = None
+    options: SearchOptions = DEFAULT_SEARCH
+    consistency: str | None = None
+    seq: int | None = None
+    cache: str = "default"
+
+
 class ReadGate(msgspec.Struct, frozen=True):
     """How fresh a replica must be to answer, and by when.
 
@@ -83,3 +96,23 @@ class ReadGate(msgspec.Struct, frozen=True):
 
 
 OPEN_GATE = ReadGate()
+
+
+class SearchResult(msgspec.Struct, frozen=True):
+    """The data side's answer to a batch: hits per query row, and the plan of each shard.
+
+    ``plan`` holds one entry per segment searched, each naming its ``strategy`` (and, once
+    shards are merged, its ``shard``), so a cluster answer explains itself like an embedded
+    one.
+    """
+
+    hits: list[list[Hit]]
+    plan: list[dict[str, Any]] = []
+
+
+class ScrollPage(msgspec.Struct, frozen=True):
+    """Which page of points a scroll asks for: the filter, its size and where it starts."""
+
+    filter: dict[str, Any] | None = None
+    limit: int = 100
+    cursor: int | None = None

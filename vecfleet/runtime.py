@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import gc
 import hashlib
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 from starlette.applications import Starlette
 
 from vecfleet.api.app import build_app
+from vecfleet.cluster.base import Catalog, ShardLog
 from vecfleet.config import (
     CacheSettings,
     EmbedSettings,
@@ -40,10 +42,18 @@ from vecfleet.embed import (
 from vecfleet.engine.api import EmbeddedDatabase
 from vecfleet.engine.database import DatabaseSettings
 from vecfleet.gateway import Gateway
+from vecfleet.gateway.admin import CollectionAdmin
 from vecfleet.gateway.breaker import CircuitBreaker
 from vecfleet.gateway.cache import MemoryCache, RedisCache, Tier, TieredCache, redis_client
+from vecfleet.gateway.cluster_view import ClusterView
+from vecfleet.gateway.data_plane import DataPlane, Usage
 from vecfleet.gateway.epochs import EpochBus, Epochs, LocalEpochBus, RedisEpochBus
-from vecfleet.gateway.local_backend import LocalBackend
+from vecfleet.gateway.router import Router
+from vecfleet.gateway.writes import Writer
+from vecfleet.node.base import NodeAPI
+from vecfleet.node.local import LocalCatalog, LocalShardLog, LocalUsage
+from vecfleet.node.service import NodeService
+from vecfleet.transport.inprocess import InProcessNode
 
 log = logging.getLogger("vecfleet")
 
@@ -126,6 +136,48 @@ def build_http_app(gateway: Gateway, settings: Settings, extra: list[Any]) -> St
     )
 
 
+def build_data_plane(
+    catalog: Catalog,
+    log: ShardLog,
+    connect_node: Callable[[str], NodeAPI],
+    settings: Settings,
+    usage: Usage | None = None,
+) -> DataPlane:
+    """The gateway's data side over a catalog, shard logs and a way to reach nodes: the
+    one place where embedded and cluster mode part (by what is passed in)."""
+    c = settings.cluster
+    view = ClusterView(catalog, connect_node)
+    router = Router(view, log)
+    writer = Writer(view, log)
+    admin = CollectionAdmin(
+        view,
+        catalog,
+        log,
+        router,
+        stream_replicas=settings.nats.stream_replicas,
+        default_shards=c.default_shards,
+        default_replicas=c.default_replicas,
+    )
+    if usage is None:
+        return DataPlane(view, router, writer, admin)
+    return DataPlane(view, router, writer, admin, usage)
+
+
+def embedded_data_plane(db: EmbeddedDatabase, settings: Settings | None = None) -> DataPlane:
+    """Embedded mode's data side: one in-process node holding every shard of ``db``, its
+    log the database's own; closing it leaves ``db`` open for its owner to close."""
+    settings = settings_for_embedded(settings or Settings())
+    server = settings.server
+    service = NodeService("local", search_threads=server.search_threads)
+    catalog = LocalCatalog(db, service)
+    catalog.host_all()
+    log_ = LocalShardLog(db, service, server.write_threads)
+    node = InProcessNode(service)
+    data = build_data_plane(catalog, log_, lambda _address: node, settings, LocalUsage(db))
+    data.closers += [log_.close, service.close]
+    return data
+
+
 @dataclass
 class Embedded:
     settings: Settings
@@ -153,7 +205,7 @@ def build_embedded(settings: Settings, embedder: Embedder | None = None) -> Embe
     namespace = cache_namespace(settings.cache, data_dir)
     cache, epochs = build_cache(settings.cache, namespace)
     gateway = Gateway(
-        LocalBackend(db, server.search_threads, server.write_threads),
+        embedded_data_plane(db, settings),
         batching,
         cache=cache,
         epochs=epochs,
@@ -191,6 +243,12 @@ def build_embedded(settings: Settings, embedder: Embedder | None = None) -> Embe
 
     app.router.lifespan_context = lifespan
     return Embedded(settings, db, model, gateway, app, demo)
+
+
+def settings_for_embedded(settings: Settings) -> Settings:
+    """Embedded mode's shard layout: one shard and one replica per collection."""
+    cluster = dataclasses.replace(settings.cluster, default_shards=1, default_replicas=1)
+    return dataclasses.replace(settings, cluster=cluster)
 
 
 def _flags(args: argparse.Namespace) -> dict[str, dict[str, Any]]:

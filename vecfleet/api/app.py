@@ -92,7 +92,7 @@ def build_app(
         return json_response(HealthOut("ok"))
 
     async def ready(request: Request) -> Response:
-        count = len(gateway.backend.collection_names())
+        count = len(gateway.data.collection_names())
         if not gateway.ready:
             return json_response(HealthOut("loading", count), 503)
         return json_response(HealthOut("ok", count))
@@ -121,7 +121,6 @@ def build_app(
             ttl_s=hot_cache_ttl_s,
             max_body_bytes=max_body_bytes,
             observe_hit=metrics.observer(ROUTE, "POST", 200),
-            strong_reads=gateway.backend.reads_are_strong,
         )
         middleware.insert(0, Middleware(hot.wrap))
         metrics.serving.edge = (hot.stats, hot.entries)

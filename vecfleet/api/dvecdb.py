@@ -61,7 +61,7 @@ from vecfleet.api.errors import headers_for, status_for
 from vecfleet.api.wire import DEFAULT_MAX_BODY_BYTES, decode, json_response
 from vecfleet.errors import CollectionNotFound, NotFound, ValidationError, VecfleetError
 from vecfleet.gateway import Gateway, PointIn
-from vecfleet.models import Hit
+from vecfleet.models import Hit, SearchOptions, SearchRequest
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -241,13 +241,13 @@ def dvecdb_routes(
         memory = 0
         for info in infos:
             with contextlib.suppress(CollectionNotFound):  # dropped since it was listed
-                memory += gw.backend.memory_bytes(info["name"])
+                memory += gw.data.usage.memory_bytes(info["name"])
         return ok(
             {
                 "total_vectors": sum(i["points"] for i in infos),
                 "total_collections": len(infos),
                 "memory_usage": memory,
-                "disk_usage": gw.backend.disk_bytes(),
+                "disk_usage": gw.data.usage.disk_bytes(),
                 "uptime_seconds": int(time.monotonic() - started),
             }
         )
@@ -270,7 +270,7 @@ def dvecdb_routes(
     async def get_collection(request: Request) -> Response:
         name = request.path_params["collection"]
         info = await gw.collection_info(name)
-        return ok([config_out(info), stats_out(info, gw.backend.memory_bytes(name))])
+        return ok([config_out(info), stats_out(info, gw.data.usage.memory_bytes(name))])
 
     async def delete_collection(request: Request) -> Response:
         await gw.drop_collection(request.path_params["collection"])
@@ -279,7 +279,7 @@ def dvecdb_routes(
     async def collection_stats(request: Request) -> Response:
         name = request.path_params["collection"]
         info = await gw.collection_info(name)
-        return ok(stats_out(info, gw.backend.memory_bytes(name)))
+        return ok(stats_out(info, gw.data.usage.memory_bytes(name)))
 
     async def insert(request: Request) -> Response:
         point = point_in(await decode(request, VectorIn, max_body_bytes))
@@ -297,13 +297,10 @@ def dvecdb_routes(
         limit = body.limit if body.limit is not None else _query_int(request, "limit")
         ef = body.ef_search if body.ef_search is not None else _query_int(request, "ef_search")
         params = None if ef is None else {"ef": ef}
-        outcome = await gw.search(
-            name,
-            body.vector,
-            limit=10 if limit is None else limit,
-            filter=body.filter,
-            params=params,
+        options = SearchOptions(
+            limit=10 if limit is None else limit, filter=body.filter, params=params
         )
+        outcome = await gw.search(name, SearchRequest(body.vector, options=options))
         metric = gw.collection(name).config.metric
         return ok([hit_out(metric, h) for h in outcome.hits])
 

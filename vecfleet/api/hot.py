@@ -12,9 +12,9 @@ and answers the next identical request with it before any of that work. It is as
 correct as the pipeline's cache because its key holds the same epoch: a write raises the
 epoch (``Gateway.data_epoch``), so every answer stored before it becomes unreachable at
 once. Requests it cannot judge go through untouched: an unknown collection, an epoch
-bus not yet synced, ``"cache": "bypass"``, in cluster mode a ``strong`` or ``session``
-read, a body over ``max_body_bytes``, and any answer other than a ``200`` from the
-pipeline. Byte-different but equivalent requests
+bus not yet synced, ``"cache": "bypass"``, a ``strong`` or ``session`` read, a body over
+``max_body_bytes``, and any answer other than a ``200`` from the pipeline.
+Byte-different but equivalent requests
 (another key order, say) still meet in the pipeline's L1, whose key is canonical.
 
 Under ``vecfleet serve`` most hits never reach this layer: the HTTP protocol of
@@ -56,7 +56,6 @@ class HotSearchCache:
         ttl_s: float,
         max_body_bytes: int,
         observe_hit: Callable[[float], None] | None = None,
-        strong_reads: bool = True,
     ) -> None:
         self.app = app
         self.epoch_of = epoch_of
@@ -64,9 +63,9 @@ class HotSearchCache:
         self.ttl_s = ttl_s
         self.max_body_bytes = max_body_bytes
         self.observe_hit = observe_hit
-        # Where reads may lag writes (cluster mode), a request that asks for a fresh
-        # answer (strong, session) is never answered from here; see CacheStage.
-        self.fresh_markers = () if strong_reads else (b'"strong"', b'"session"')
+        # Replicas may lag writes, so a request that asks for a fresh answer (strong,
+        # session) is never answered from here; see CacheStage.
+        self.fresh_markers = (b'"strong"', b'"session"')
         # hit, miss, skip (a request it may not answer) and hit latency, exported as the
         # cache tier "edge" (obs/metrics.py)
         self.stats = TierStats()

@@ -127,6 +127,16 @@ CacheMode = Annotated[
 ]
 
 
+ScoreThreshold = Annotated[
+    float,
+    Meta(description="drop hits worse than this score (cosine/dot: lower; l2: a larger distance)"),
+]
+Offset = Annotated[
+    int,
+    Meta(ge=0, le=MAX_LIMIT, description="skip this many best hits (pages in a stable order)"),
+]
+
+
 class SearchIn(Strict):
     vector: list[float] | None = None
     text: Text | None = None
@@ -135,6 +145,8 @@ class SearchIn(Strict):
     params: SearchParams | None = None
     with_payload: bool = True
     with_vectors: bool = False
+    score_threshold: ScoreThreshold | None = None
+    offset: Offset = 0
     cache: CacheMode = "default"
     consistency: Consistency | None = None
     seq: WriteSeq | None = None

@@ -10,6 +10,7 @@ with ``If-None-Match`` gets ``304`` only while the answer is still current.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import msgspec
@@ -24,9 +25,9 @@ from vecfleet.api.wire import decode, json_response
 from vecfleet.errors import ValidationError
 from vecfleet.gateway import Gateway, PointIn, SearchOutcome
 from vecfleet.gateway.cache.keys import PUBLIC_SCOPE, etag_of, scope_of
-from vecfleet.models import Point
+from vecfleet.models import Point, ScrollPage, SearchOptions, SearchRequest
 
-GET_SEARCH_PARAMS = ("q", "limit", "filter")
+GET_SEARCH_PARAMS = ("q", "limit", "filter", "score_threshold", "offset")
 
 
 def _params(params: s.SearchParams | None) -> dict[str, Any] | None:
@@ -101,6 +102,44 @@ def _query_limit(params: QueryParams) -> int:
     if not raw.isascii() or not raw.isdigit():
         raise ValidationError(f"limit must be a positive integer, got {raw!r}", field="limit")
     return int(raw)
+
+
+def _query_offset(params: QueryParams) -> int:
+    raw = params.get("offset")
+    if raw is None:
+        return 0
+    if not raw.isascii() or not raw.isdigit():
+        raise ValidationError(f"offset must be a non-negative integer, got {raw!r}", field="offset")
+    return int(raw)
+
+
+def _query_threshold(params: QueryParams) -> float | None:
+    raw = _query_param(params, "score_threshold")
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise ValidationError(
+            f"score_threshold must be a finite number, got {raw!r}", field="score_threshold"
+        )
+    return value
+
+
+def _request(body: s.SearchIn) -> SearchRequest:
+    """The gateway's search request from a decoded search body."""
+    options = SearchOptions(
+        limit=body.limit,
+        filter=body.filter,
+        params=_params(body.params),
+        with_payload=body.with_payload,
+        with_vectors=body.with_vectors,
+        score_threshold=body.score_threshold,
+        offset=body.offset,
+    )
+    return SearchRequest(body.vector, body.text, options, body.consistency, body.seq, body.cache)
 
 
 def _query_filter(params: QueryParams) -> dict[str, Any] | None:
@@ -187,38 +226,26 @@ def routes(gw: Gateway, max_body_bytes: int, http_max_age_s: int = 0) -> list[Ro
     async def scroll(request: Request) -> Response:
         body = await decode(request, s.ScrollIn, max_body_bytes)
         read = gw.read_options(body.consistency, body.seq)
-        points, cursor = await gw.scroll(
-            request.path_params["name"], body.filter, body.limit, body.cursor, read
-        )
+        page = ScrollPage(body.filter, body.limit, body.cursor)
+        points, cursor = await gw.scroll(request.path_params["name"], page, read)
         return json_response(s.ScrollOut([_point_out(p) for p in points], cursor))
 
     async def search(request: Request) -> Response:
         body = await decode(request, s.SearchIn, max_body_bytes)
-        outcome = await gw.search(
-            request.path_params["name"],
-            body.vector,
-            text=body.text,
-            limit=body.limit,
-            filter=body.filter,
-            params=_params(body.params),
-            with_payload=body.with_payload,
-            with_vectors=body.with_vectors,
-            scope=_scope(request),
-            cache=body.cache,
-            read=gw.read_options(body.consistency, body.seq),
-        )
+        outcome = await gw.search(request.path_params["name"], _request(body), _scope(request))
         return json_response(_search_out(outcome), headers=_serving_headers(outcome))
 
     async def search_get(request: Request) -> Response:
         params = request.query_params
         scope = _scope(request)
-        query = gw.search_query(
-            request.path_params["name"],
-            text=_query_text(params),
+        options = SearchOptions(
             limit=_query_limit(params),
             filter=_query_filter(params),
-            scope=scope,
+            score_threshold=_query_threshold(params),
+            offset=_query_offset(params),
         )
+        search = SearchRequest(text=_query_text(params), options=options)
+        query = gw.search_query(request.path_params["name"], search, scope)
         etag = etag_of(gw.prepare(query))
         visibility = "public" if scope == PUBLIC_SCOPE else "private"
         headers = {
@@ -233,23 +260,8 @@ def routes(gw: Gateway, max_body_bytes: int, http_max_age_s: int = 0) -> list[Ro
 
     async def search_batch(request: Request) -> Response:
         body = await decode(request, s.SearchBatchIn, max_body_bytes)
-        scope = _scope(request)
-        searches = [
-            {
-                "vector": q.vector,
-                "text": q.text,
-                "limit": q.limit,
-                "filter": q.filter,
-                "params": _params(q.params),
-                "with_payload": q.with_payload,
-                "with_vectors": q.with_vectors,
-                "scope": scope,
-                "cache": q.cache,
-                "read": gw.read_options(q.consistency, q.seq),
-            }
-            for q in body.searches
-        ]
-        outcomes = await gw.search_batch(request.path_params["name"], searches)
+        searches = [_request(q) for q in body.searches]
+        outcomes = await gw.search_batch(request.path_params["name"], searches, _scope(request))
         return json_response(s.SearchBatchOut([_search_out(o) for o in outcomes]))
 
     base = "/v1/collections/{name}"

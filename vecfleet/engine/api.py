@@ -223,6 +223,20 @@ class EmbeddedDatabase:
     def drop_collection(self, name: str) -> WriteAck:
         return WriteAck(self._db.drop_collection(name))
 
+    def append_record(self, record: bytes) -> WriteAck:
+        """Log an encoded write record (``engine.ops``) durably and apply it.
+
+        The embedded server's shard log: its writer encodes records as a cluster gateway
+        does, and this database is both their log and their one replica.
+        """
+        seq, _ = self._db.append_record(record)
+        return WriteAck(seq)
+
+    @property
+    def applied_seq(self) -> int:
+        """Sequence number of the newest record applied, of any collection."""
+        return self._db.applied_seq
+
     def snapshot(self) -> SnapshotInfo:
         return self._db.snapshot()
 

@@ -259,8 +259,14 @@ class Database:
 
     def write(self, op: Op) -> tuple[Seq, Any]:
         """Log ``op`` durably, apply it in sequence order, return (seq, apply result)."""
+        return self._write(encode_op(op), op)
+
+    def append_record(self, record: bytes) -> tuple[Seq, Any]:
+        """``write`` of a record encoded elsewhere (the gateway's writer), logged as given."""
+        return self._write(record, decode_op(record))
+
+    def _write(self, record: bytes, op: Op) -> tuple[Seq, Any]:
         self._check_open()
-        record = encode_op(op)
         try:
             seq = self._log.append([record])
         except BaseException as exc:

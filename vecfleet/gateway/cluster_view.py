@@ -1,6 +1,8 @@
-"""What a cluster gateway knows of the cluster: collections, placement, live nodes.
+"""What a gateway knows of the nodes: collections, placement, live nodes.
 
-Read from NATS KV (``cluster/catalog.py``) every ``refresh_s`` and whenever a request
+Embedded mode is a cluster of one in-process node, so both modes keep this view. It is
+read from the ``Catalog`` (NATS KV in cluster mode, ``node.local`` in embedded mode) every
+``refresh_s`` and whenever a request
 names a collection this gateway has not seen. From it the view keeps one ``ReplicaSet``
 per shard (``replicas.py``: the router's replica choice, breakers and latency window),
 holding every placed replica with a known address but those of draining nodes: a dead
@@ -21,7 +23,8 @@ from typing import Any
 
 import msgspec
 
-from vecfleet.cluster.catalog import Catalog, CollectionEntry, MemberRecord
+from vecfleet.cluster.base import Catalog
+from vecfleet.cluster.records import CollectionEntry, MemberRecord
 from vecfleet.engine.config import CollectionConfig
 from vecfleet.errors import CollectionNotFound, Unavailable
 from vecfleet.gateway.replicas import ReplicaSet

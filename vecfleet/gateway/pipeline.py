@@ -2,11 +2,11 @@
 
 ::
 
-    validate → cache (L1 → L2 → L3) → single-flight → embed → batcher → backend search
+    validate → cache (L1 → L2 → L3) → single-flight → embed → batcher → router
 
-The backend is the ``Backend`` protocol (``backend.py``): local engine or cluster.
+The router (``router.py``) asks the shards' replicas, in-process or over gRPC alike.
 
-Every stage is an async callable ``SearchQuery → SearchResult`` holding the next stage
+Every stage is an async callable ``SearchQuery → StageResult`` holding the next stage
 (STYLE 4), so a stage can answer without calling on (a cache hit), share the next
 stage's answer (single-flight) or decorate it. ``validate`` settles everything that
 makes two searches the same search and derives the cache key from it, so the cache and
@@ -20,27 +20,28 @@ Each stage notes the milliseconds it spent in ``SearchQuery.timings`` (the
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
+import msgspec
 import numpy as np
 
 from vecfleet.embed import BatchingEmbedder, normalise_text
 from vecfleet.engine.filter import canonical_filter, parse_filter
-from vecfleet.engine.validate import check_limit, check_query, check_search_params
+from vecfleet.engine.validate import check_options, check_query, check_search_params
 from vecfleet.errors import Unavailable, ValidationError
-from vecfleet.gateway.backend import DEFAULT_READ, Backend, CollectionRef, ReadOptions
 from vecfleet.gateway.batcher import MicroBatcher
 from vecfleet.gateway.cache.codec import decode_body, encode_body
 from vecfleet.gateway.cache.keys import PUBLIC_SCOPE, SearchIdentity, search_key
 from vecfleet.gateway.cache.tiered import TieredCache
 from vecfleet.gateway.epochs import Epochs
 from vecfleet.gateway.limits import check_text
+from vecfleet.gateway.reads import DEFAULT_READ, CollectionRef, ReadOptions
+from vecfleet.gateway.router import Router
 from vecfleet.gateway.singleflight import SingleFlight
-from vecfleet.models import Hit
+from vecfleet.models import DEFAULT_SEARCH, Hit, SearchOptions
 
 T = TypeVar("T")
 CACHE_MODES = ("default", "bypass")
@@ -53,11 +54,7 @@ class SearchQuery:
     collection: str
     vector: Any = None
     text: str | None = None
-    limit: int = 10
-    filter: dict[str, Any] | None = None
-    params: dict[str, Any] | None = None
-    with_payload: bool = True
-    with_vectors: bool = False
+    options: SearchOptions = DEFAULT_SEARCH
     scope: str = PUBLIC_SCOPE
     cache: str = "default"  # default | bypass (neither read nor write the result cache)
     read: ReadOptions = DEFAULT_READ
@@ -70,16 +67,18 @@ class SearchQuery:
 
 
 @dataclass(frozen=True, slots=True)
-class SearchResult:
+class StageResult:
+    """One query's answer as it climbs the stages, with where it came from."""
+
     hits: list[Hit]
     plan: list[dict[str, Any]]
-    took_ms: float  # backend time, or the cache lookup's time on a hit
+    took_ms: float  # router time, or the cache lookup's time on a hit
     source: str = "miss"  # l1 | l2 | l3 | miss | bypass
-    shared: bool = False  # answered by another caller's backend call
+    shared: bool = False  # answered by another caller's router call
 
 
 class Stage(Protocol):
-    async def __call__(self, query: SearchQuery) -> SearchResult: ...
+    async def __call__(self, query: SearchQuery) -> StageResult: ...
 
 
 @dataclass
@@ -106,10 +105,6 @@ def _filter_text(col: CollectionRef, raw: dict[str, Any] | None) -> str:
     return canonical_filter(parse_filter(raw, col.config.schema))
 
 
-def _without_payloads(hits: list[Hit]) -> list[Hit]:
-    return [Hit(h.id, h.score, None, h.vector) for h in hits]
-
-
 def _ms_since(started: float) -> float:
     return (time.perf_counter() - started) * 1000
 
@@ -131,7 +126,7 @@ class ValidateStage:
         self.epochs = epochs
         self.namespace = namespace
 
-    async def __call__(self, query: SearchQuery) -> SearchResult:
+    async def __call__(self, query: SearchQuery) -> StageResult:
         if not query.key:
             started = time.perf_counter()
             self.prepare(query)
@@ -154,20 +149,22 @@ class ValidateStage:
             raise ValidationError(
                 f"cache must be one of {', '.join(CACHE_MODES)}, got {q.cache!r}", field="cache"
             )
-        limit = check_limit(q.limit)
-        ef, exact = check_search_params(q.params)
-        q.filter_text = _filter_text(col, q.filter)
+        o = q.options = check_options(q.options)
+        ef, exact = check_search_params(o.params)
+        q.filter_text = _filter_text(col, o.filter)
         identity = SearchIdentity(
             collection=col.name,
             vector=vector_bytes,
             model=model,
             text=text,
             filter=q.filter_text,
-            limit=limit,
+            limit=o.limit,
             ef=ef,
             exact=exact,
-            with_payload=bool(q.with_payload),
-            with_vectors=bool(q.with_vectors),
+            with_payload=bool(o.with_payload),
+            with_vectors=bool(o.with_vectors),
+            score_threshold=o.score_threshold,
+            offset=o.offset,
         )
         epoch = self.epochs.of(col.name, col.applied_seq)
         q.key = search_key(identity, q.scope, epoch, self.namespace)
@@ -196,15 +193,13 @@ class CacheStage:
         cache: TieredCache,
         epochs: Epochs,
         stats: PipelineStats,
-        strong_reads: bool,
     ) -> None:
         self.next = next_stage
         self.cache = cache
         self.epochs = epochs
         self.stats = stats
-        self.strong_reads = strong_reads
 
-    async def __call__(self, query: SearchQuery) -> SearchResult:
+    async def __call__(self, query: SearchQuery) -> StageResult:
         if query.cache == "bypass" or not self._may_answer(query.read):
             return dataclasses.replace(await self.next(query), source="bypass")
         if not self.epochs.synced:
@@ -215,34 +210,36 @@ class CacheStage:
         if hit is not None:
             hits, plan = decode_body(hit.entry.body)
             took_ms = query.timings["cache"] = _ms_since(started)
-            return SearchResult(hits, plan, took_ms, hit.tier)
+            return StageResult(hits, plan, took_ms, hit.tier)
         query.timings["cache"] = _ms_since(started)
         result = await self.next(query)
-        if not result.shared:  # the caller that ran the backend stores its answer
+        if not result.shared:  # the caller that ran the search stores its answer
             started = time.perf_counter()
             body = encode_body(result.hits, result.plan)
             await self.cache.put(query.key, body, result.took_ms / 1000)
             query.timings["cache"] += _ms_since(started)
         return result
 
-    def _may_answer(self, read: ReadOptions) -> bool:
+    @staticmethod
+    def _may_answer(read: ReadOptions) -> bool:
         """Whether an entry may answer a read of this level.
 
-        An entry is keyed by the data epoch the gateway knows, but a cluster replica may
-        have answered from older data, so only levels that accept that (``bounded``,
-        ``eventual``) use the cache, unless every read of the backend is strong.
+        An entry is keyed by the data epoch the gateway knows, but the replica that
+        computed it may have answered from older data, so only levels that accept that
+        (``bounded``, ``eventual``) use the cache; ``strong`` and ``session`` reads go to
+        a replica that has applied what they ask for.
         """
-        return self.strong_reads or read.consistency in ("bounded", "eventual")
+        return read.consistency in ("bounded", "eventual")
 
 
 class FlightStage:
     """Identical searches in flight at once share one call of the stages below."""
 
-    def __init__(self, next_stage: Stage, flights: SingleFlight[SearchResult]) -> None:
+    def __init__(self, next_stage: Stage, flights: SingleFlight[StageResult]) -> None:
         self.next = next_stage
         self.flights = flights
 
-    async def __call__(self, query: SearchQuery) -> SearchResult:
+    async def __call__(self, query: SearchQuery) -> StageResult:
         started = time.perf_counter()
         # A fresher read must not share a staler read's answer: the level is in the key.
         read = query.read
@@ -263,7 +260,7 @@ class EmbedStage:
         self.next = next_stage
         self.embed = embed
 
-    async def __call__(self, query: SearchQuery) -> SearchResult:
+    async def __call__(self, query: SearchQuery) -> StageResult:
         if query.row is None:
             started = time.perf_counter()
             query.row = (await self.embed([query.text or ""]))[0]
@@ -271,68 +268,53 @@ class EmbedStage:
         return await self.next(query)
 
 
-class BackendStage:
-    """Asks the backend for the query's hits, with the request's read options."""
+class RouteStage:
+    """Asks the router for the query's hits, with the request's read options."""
 
-    def __init__(self, backend: Backend) -> None:
-        self.backend = backend
+    def __init__(self, router: Router) -> None:
+        self.router = router
 
-    async def __call__(self, query: SearchQuery) -> SearchResult:
+    async def __call__(self, query: SearchQuery) -> StageResult:
         q = query
         assert q.handle is not None and q.row is not None, "validate and embed run first"
         started = time.perf_counter()
-        answer = await self.backend.search(
-            q.handle.name,
-            q.row.reshape(1, -1),
-            q.limit,
-            q.filter,
-            q.params,
-            q.with_vectors,
-            q.read,
-        )
+        answer = await self.router.search(q.handle.name, q.row.reshape(1, -1), q.options, q.read)
         took_ms = q.timings["search"] = _ms_since(started)
-        hits = answer.hits[0]
-        if not q.with_payload:
-            hits = _without_payloads(hits)
-        return SearchResult(hits, answer.plan, took_ms)
+        return StageResult(answer.hits[0], answer.plan, took_ms)
 
 
-BatchKey = tuple[str, int, str, str, bool, ReadOptions]
+BatchKey = tuple[str, str, bytes, ReadOptions]
 
 
 class BatchStage:
-    """Searches that agree on everything but the vector share one backend call.
+    """Searches that agree on everything but the vector share one router call.
 
-    The key is (collection, limit, canonical filter, params, with_vectors, read options);
-    ``MicroBatcher`` (``batcher.py``) decides when a batch leaves: at once when the
-    backend is idle, or when a call in flight returns, the window closes or it is full.
+    The key is (collection, canonical filter, the other options, read options).
+    ``MicroBatcher`` (``batcher.py``) decides when a batch leaves: at once
+    when the router is idle, or when a call in flight returns, the window closes or it is
+    full.
     """
 
-    def __init__(self, backend: Backend, max_batch: int, max_wait_s: float) -> None:
-        self.backend = backend
+    def __init__(self, router: Router, max_batch: int, max_wait_s: float) -> None:
+        self.router = router
         self.batcher: MicroBatcher[BatchKey, SearchQuery, list[Hit]] = MicroBatcher(
             self._call, max_batch=max_batch, max_wait_s=max_wait_s
         )
         self.plans: dict[BatchKey, list[dict[str, Any]]] = {}
 
-    async def __call__(self, query: SearchQuery) -> SearchResult:
+    async def __call__(self, query: SearchQuery) -> StageResult:
         q = query
         assert q.handle is not None and q.row is not None, "validate and embed run first"
-        params = "" if not q.params else json.dumps(q.params, sort_keys=True)
-        key = (q.handle.name, q.limit, q.filter_text, params, q.with_vectors, q.read)
+        rest = msgspec.json.encode(msgspec.structs.replace(q.options, filter=None))
+        key = (q.handle.name, q.filter_text, rest, q.read)
         started = time.perf_counter()
         hits = await self.batcher.submit(key, q)
         took_ms = q.timings["search"] = _ms_since(started)
-        if not q.with_payload:
-            hits = _without_payloads(hits)
-        return SearchResult(hits, self.plans.get(key, []), took_ms)
+        return StageResult(hits, self.plans.get(key, []), took_ms)
 
     async def _call(self, key: BatchKey, queries: list[SearchQuery]) -> list[list[Hit]]:
-        first = queries[0]
-        rows = np.vstack([q.row.reshape(1, -1) for q in queries])  # type: ignore[union-attr]
-        answer = await self.backend.search(
-            key[0], rows, first.limit, first.filter, first.params, first.with_vectors, first.read
-        )
+        rows = np.vstack([q.row.reshape(1, -1) for q in queries if q.row is not None])
+        answer = await self.router.search(key[0], rows, queries[0].options, key[3])
         self.plans[key] = answer.plan
         if len(self.plans) > 4096:  # keys are many only under unusual traffic
             self.plans.clear()
@@ -362,7 +344,7 @@ class Pipeline:
             query.timings["validate"] = _ms_since(started)
         return query.key
 
-    async def __call__(self, query: SearchQuery) -> SearchResult:
+    async def __call__(self, query: SearchQuery) -> StageResult:
         source = None
         try:
             result = await self.first(query)
@@ -373,12 +355,13 @@ class Pipeline:
 
 
 def build_pipeline(
-    backend: Backend,
+    router: Router,
+    resolve: Callable[[str], CollectionRef],
     embedder: BatchingEmbedder | None,
     embed: Callable[[list[str]], Awaitable[np.ndarray]],
     epochs: Epochs,
     cache: TieredCache | None,
-    flights: SingleFlight[SearchResult],
+    flights: SingleFlight[StageResult],
     namespace: str = "vf",
     batch_max: int = 0,
     batch_wait_s: float = 0.002,
@@ -386,17 +369,17 @@ def build_pipeline(
     """The search pipeline, innermost stage first; ``cache=None`` leaves that stage out.
 
     ``namespace`` prefixes cache keys: gateways share entries only within one namespace.
-    ``batch_max > 1`` puts the micro-batcher in front of the backend.
+    ``batch_max > 1`` puts the micro-batcher in front of the router.
     """
     stats = PipelineStats()
-    stage: Stage = BackendStage(backend)
+    stage: Stage = RouteStage(router)
     batcher = None
     if batch_max > 1:
-        stage = BatchStage(backend, batch_max, batch_wait_s)
+        stage = BatchStage(router, batch_max, batch_wait_s)
         batcher = stage.batcher
     stage = EmbedStage(stage, embed)
     stage = FlightStage(stage, flights)
     if cache is not None:
-        stage = CacheStage(stage, cache, epochs, stats, backend.reads_are_strong)
-    validate = ValidateStage(stage, backend.collection, embedder, epochs, namespace)
+        stage = CacheStage(stage, cache, epochs, stats)
+    validate = ValidateStage(stage, resolve, embedder, epochs, namespace)
     return Pipeline(validate, validate, stats, batcher)

@@ -2,11 +2,12 @@
 
 Edges parse their wire format, make one call here and render the result, so the native
 API and the d-vecDB-compatible API validate identically (STYLE 5). The data side is a
-``Backend`` (``backend.py``): the embedded engine on thread pools in this process, or
-the cluster's shard logs and node replicas; nothing here knows which.
+``DataPlane`` (``data_plane.py``): a router, a writer and an admin over the shards'
+nodes and logs, in this process (embedded mode) or across the cluster; nothing here
+knows which.
 
 Searches run through the pipeline of ``pipeline.py`` (validate → result cache →
-single-flight → embed → batcher → backend), built once here. Every acknowledged write raises its
+single-flight → embed → batcher → router), built once here. Every acknowledged write raises its
 collection's data epoch (``epochs.py``) before the caller hears of it, so no cached
 answer from before the write can be served afterwards.
 """
@@ -30,15 +31,9 @@ from vecfleet.errors import (
     ValidationError,
     VecfleetError,
 )
-from vecfleet.gateway.backend import (
-    CONSISTENCY_LEVELS,
-    DEFAULT_READ,
-    Backend,
-    CollectionRef,
-    ReadOptions,
-)
 from vecfleet.gateway.cache.keys import PUBLIC_SCOPE
 from vecfleet.gateway.cache.tiered import TieredCache
+from vecfleet.gateway.data_plane import DataPlane
 from vecfleet.gateway.epochs import Epochs
 from vecfleet.gateway.limits import (
     MAX_BATCH_SEARCHES,
@@ -46,9 +41,10 @@ from vecfleet.gateway.limits import (
     MAX_TEXT_CHARS,
     check_text,
 )
-from vecfleet.gateway.pipeline import SearchQuery, SearchResult, build_pipeline
+from vecfleet.gateway.pipeline import SearchQuery, StageResult, build_pipeline
+from vecfleet.gateway.reads import CONSISTENCY_LEVELS, DEFAULT_READ, CollectionRef, ReadOptions
 from vecfleet.gateway.singleflight import SingleFlight
-from vecfleet.models import Hit, Point, WriteAck
+from vecfleet.models import Hit, Point, ScrollPage, SearchRequest, WriteAck
 from vecfleet.types import PointId
 
 __all__ = [
@@ -58,6 +54,7 @@ __all__ = [
     "Gateway",
     "PointIn",
     "SearchOutcome",
+    "SearchRequest",
 ]
 
 
@@ -82,11 +79,11 @@ class SearchOutcome:
 
 
 class Gateway:
-    """The shared core every edge calls; ``backend`` is the data side (local or cluster)."""
+    """The shared core every edge calls; ``data`` is the data side (router, writer, admin)."""
 
     def __init__(
         self,
-        backend: Backend,
+        data: DataPlane,
         embedder: BatchingEmbedder | None,
         cache: TieredCache | None = None,
         epochs: Epochs | None = None,
@@ -95,7 +92,7 @@ class Gateway:
         batch_max: int = 0,
         batch_wait_s: float = 0.002,
     ) -> None:
-        self.backend = backend
+        self.data = data
         self.embedder = embedder
         self.embed_seconds_total = 0.0
         self.embed_calls = 0
@@ -103,9 +100,10 @@ class Gateway:
         self.cache = cache
         self.epochs = epochs if epochs is not None else Epochs()
         self.default_read = default_read
-        self.flights: SingleFlight[SearchResult] = SingleFlight()
+        self.flights: SingleFlight[StageResult] = SingleFlight()
         self.pipeline = build_pipeline(
-            backend,
+            data.router,
+            data.collection,
             embedder,
             self.embed,
             self.epochs,
@@ -117,8 +115,8 @@ class Gateway:
         )
 
     async def start(self) -> None:
-        """Connect the backend, join the epoch bus; call once, inside the serving loop."""
-        await self.backend.start()
+        """Read the catalog, join the epoch bus; call once, inside the serving loop."""
+        await self.data.start()
         await self.epochs.start()
 
     # ------------------------------------------------------------------ collections
@@ -131,29 +129,27 @@ class Gateway:
         payload_schema: dict[str, str] | None = None,
         **settings: Any,
     ) -> dict[str, Any]:
-        info = await self.backend.create_collection(
-            name, dim, metric, index, payload_schema, settings
-        )
+        info = await self.data.admin.create(name, dim, metric, index, payload_schema, settings)
         await self.epochs.note_write(name, info["applied_seq"])
         return info
 
     async def list_collections(self) -> list[dict[str, Any]]:
         infos = []
-        for name in self.backend.collection_names():
+        for name in self.data.collection_names():
             with contextlib.suppress(CollectionNotFound):  # dropped since it was listed
-                infos.append(await self.backend.info(name))
+                infos.append(await self.data.admin.info(name))
         return infos
 
     async def collection_info(self, name: str) -> dict[str, Any]:
-        return await self.backend.info(name)
+        return await self.data.admin.info(name)
 
     async def drop_collection(self, name: str) -> WriteAck:
-        ack = await self.backend.drop_collection(name)
+        ack = await self.data.admin.drop(name)
         await self.epochs.note_write(name, ack.seq)
         return ack
 
     def collection(self, name: str) -> CollectionRef:
-        return self.backend.collection(name)
+        return self.data.collection(name)
 
     def data_epoch(self, name: str) -> int | None:
         """The collection's data epoch for cache keys, ``None`` when no cache may answer.
@@ -165,7 +161,7 @@ class Gateway:
         if not self.epochs.synced:
             return None
         try:
-            col = self.backend.collection(name)
+            col = self.data.collection(name)
         except VecfleetError:
             return None
         return self.epochs.of(name, col.applied_seq)
@@ -228,65 +224,40 @@ class Gateway:
         matrix = _stack(vectors, col.config.dim)
         ids = [p.id for p in points]
         payloads = [p.payload if p.payload is not None else {} for p in points]
-        ack = await self.backend.upsert(name, ids, matrix, payloads, _visible(consistency))
+        ack = await self.data.writer.upsert(name, ids, matrix, payloads, _visible(consistency))
         await self.epochs.note_write(name, ack.seq)
         return ack
 
     async def get_points(
         self, name: str, ids: list[PointId], with_vectors: bool, read: ReadOptions | None = None
     ) -> list[Point]:
-        return await self.backend.get(name, ids, with_vectors, read or self.default_read)
+        return await self.data.router.get(name, ids, with_vectors, read or self.default_read)
 
     async def delete_points(
         self, name: str, ids: list[PointId], consistency: str | None = None
     ) -> WriteAck:
-        ack = await self.backend.delete(name, ids, _visible(consistency))
+        ack = await self.data.writer.delete(name, ids, _visible(consistency))
         await self.epochs.note_write(name, ack.seq)
         return ack
 
     async def count(
         self, name: str, filter: dict[str, Any] | None, read: ReadOptions | None = None
     ) -> int:
-        return await self.backend.count(name, filter, read or self.default_read)
+        return await self.data.router.count(name, filter, read or self.default_read)
 
     async def scroll(
-        self,
-        name: str,
-        filter: dict[str, Any] | None,
-        limit: int,
-        cursor: int | None,
-        read: ReadOptions | None = None,
+        self, name: str, page: ScrollPage, read: ReadOptions | None = None
     ) -> tuple[list[Point], int | None]:
-        return await self.backend.scroll(name, filter, limit, cursor, read or self.default_read)
+        return await self.data.router.scroll(name, page, read or self.default_read)
 
     # ------------------------------------------------------------------ search
     def search_query(
-        self,
-        name: str,
-        vector: Any = None,
-        text: str | None = None,
-        limit: int = 10,
-        filter: dict[str, Any] | None = None,
-        params: dict[str, Any] | None = None,
-        with_payload: bool = True,
-        with_vectors: bool = False,
-        scope: str = PUBLIC_SCOPE,
-        cache: str = "default",
-        read: ReadOptions | None = None,
+        self, name: str, request: SearchRequest, scope: str = PUBLIC_SCOPE
     ) -> SearchQuery:
-        """A search to ``prepare`` and ``run``; ``scope`` isolates callers' cache entries."""
+        """``request`` as it travels the pipeline; ``scope`` isolates callers' cache entries."""
+        read = self.read_options(request.consistency, request.seq)
         return SearchQuery(
-            name,
-            vector,
-            text,
-            limit,
-            filter,
-            params,
-            with_payload,
-            with_vectors,
-            scope,
-            cache,
-            read or self.default_read,
+            name, request.vector, request.text, request.options, scope, request.cache, read
         )
 
     def prepare(self, query: SearchQuery) -> str:
@@ -299,16 +270,20 @@ class Gateway:
             result.hits, result.took_ms, result.plan, result.source, query.timings, query.key
         )
 
-    async def search(self, name: str, vector: Any = None, **query: Any) -> SearchOutcome:
-        """``search_query(name, vector, **query)`` run through the pipeline."""
-        return await self.run(self.search_query(name, vector, **query))
+    async def search(
+        self, name: str, request: SearchRequest, scope: str = PUBLIC_SCOPE
+    ) -> SearchOutcome:
+        """``request`` run through the pipeline."""
+        return await self.run(self.search_query(name, request, scope))
 
-    async def search_batch(self, name: str, searches: list[dict[str, Any]]) -> list[SearchOutcome]:
-        if not 1 <= len(searches) <= MAX_BATCH_SEARCHES:
+    async def search_batch(
+        self, name: str, requests: list[SearchRequest], scope: str = PUBLIC_SCOPE
+    ) -> list[SearchOutcome]:
+        if not 1 <= len(requests) <= MAX_BATCH_SEARCHES:
             raise ValidationError(
                 f"searches must hold 1..{MAX_BATCH_SEARCHES} entries", field="searches"
             )
-        return list(await asyncio.gather(*(self.search(name, **s) for s in searches)))
+        return list(await asyncio.gather(*(self.search(name, r, scope) for r in requests)))
 
     async def close(self) -> None:
         if self.pipeline.batcher is not None:
@@ -318,7 +293,7 @@ class Gateway:
         await self.epochs.aclose()
         if self.embedder is not None:
             await self.embedder.aclose()
-        await self.backend.aclose()
+        await self.data.aclose()
 
 
 def _check_level(level: str) -> str:

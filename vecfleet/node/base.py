@@ -9,10 +9,11 @@ Two protocols live here so neither side depends on the other's implementation:
   ``vecfleet.transport`` carries it in-process (embedded mode) or over gRPC (cluster
   mode) with the same results and the same exceptions, so the gateway never knows which.
 
-Every data read takes the same freshness gate: ``min_seq`` (session / strong reads wait
-until the replica has applied that sequence) and ``max_lag_ms`` (bounded staleness: a
-replica lagging more refuses with ``ReplicaBehind`` at once, so the router tries another),
-all within ``timeout_s`` (``DeadlineExceeded`` past it).
+Every data read takes the same freshness gate, a ``models.ReadGate``: ``min_seq``
+(session / strong reads wait until the replica has applied that sequence) and
+``max_lag_ms`` (bounded staleness: a replica lagging more refuses with ``ReplicaBehind``
+at once, so the router tries another), all within ``timeout_s`` (``DeadlineExceeded``
+past it).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import msgspec
 
-from vecfleet.models import Hit, Point
+from vecfleet.models import OPEN_GATE, Point, ReadGate, ScrollPage, SearchOptions, SearchResult
 from vecfleet.types import Matrix, PointId
 
 if TYPE_CHECKING:  # the gateway imports this module and must not load the engine
@@ -84,7 +85,10 @@ class NodeAPI(Protocol):
 
     Searches are batch-native: ``vectors`` is an (n, dim) float32 matrix and the answer has
     one hit list per row, because the gateway's micro-batcher sends many queries at once.
-    Unknown ``(collection, shard)`` raises ``ShardNotHosted``.
+    ``options`` is the request object every layer passes (``models.SearchOptions``); a
+    node answers the best ``options.depth`` hits of its shard so the gateway can merge and
+    cut the page. Every data read passes its ``ReadGate``. Unknown ``(collection, shard)``
+    raises ``ShardNotHosted``.
     """
 
     async def search(
@@ -92,15 +96,9 @@ class NodeAPI(Protocol):
         collection: str,
         shard: int,
         vectors: Matrix,
-        limit: int = 10,
-        filter: Filter | None = None,
-        params: dict[str, Any] | None = None,
-        with_payload: bool = True,
-        with_vectors: bool = False,
-        min_seq: int = 0,
-        max_lag_ms: float | None = None,
-        timeout_s: float = DEFAULT_TIMEOUT_S,
-    ) -> list[list[Hit]]: ...
+        options: SearchOptions,
+        gate: ReadGate = OPEN_GATE,
+    ) -> SearchResult: ...
 
     async def get(
         self,
@@ -108,10 +106,7 @@ class NodeAPI(Protocol):
         shard: int,
         ids: Sequence[PointId],
         with_vectors: bool = False,
-        *,
-        min_seq: int = 0,
-        max_lag_ms: float | None = None,
-        timeout_s: float = DEFAULT_TIMEOUT_S,
+        gate: ReadGate = OPEN_GATE,
     ) -> list[Point]:
         """The points that exist, in request order; missing ids are skipped."""
         ...
@@ -121,23 +116,15 @@ class NodeAPI(Protocol):
         collection: str,
         shard: int,
         filter: Filter | None = None,
-        *,
-        min_seq: int = 0,
-        max_lag_ms: float | None = None,
-        timeout_s: float = DEFAULT_TIMEOUT_S,
+        gate: ReadGate = OPEN_GATE,
     ) -> int: ...
 
     async def scroll(
         self,
         collection: str,
         shard: int,
-        filter: Filter | None = None,
-        limit: int = 100,
-        cursor: int | None = None,
-        *,
-        min_seq: int = 0,
-        max_lag_ms: float | None = None,
-        timeout_s: float = DEFAULT_TIMEOUT_S,
+        page: ScrollPage,
+        gate: ReadGate = OPEN_GATE,
     ) -> tuple[list[Point], int | None]:
         """A page of points and the cursor of the next page (``None`` at the end)."""
         ...
@@ -159,4 +146,5 @@ __all__ = [
     "NodeStatus",
     "ReplicaStatus",
     "ReplicaView",
+    "ScrollPage",
 ]

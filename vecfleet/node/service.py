@@ -28,8 +28,17 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from msgspec.structs import replace
+
 from vecfleet.errors import DeadlineExceeded, ReplicaBehind, ShardNotHosted
-from vecfleet.models import Hit, Point
+from vecfleet.models import (
+    OPEN_GATE,
+    Point,
+    ReadGate,
+    ScrollPage,
+    SearchOptions,
+    SearchResult,
+)
 from vecfleet.node.base import (
     DEFAULT_TIMEOUT_S,
     Filter,
@@ -94,22 +103,14 @@ class NodeService:
         collection: str,
         shard: int,
         vectors: Matrix,
-        limit: int = 10,
-        filter: Filter | None = None,
-        params: dict[str, Any] | None = None,
-        with_payload: bool = True,
-        with_vectors: bool = False,
-        min_seq: int = 0,
-        max_lag_ms: float | None = None,
-        timeout_s: float = DEFAULT_TIMEOUT_S,
-    ) -> list[list[Hit]]:
-        deadline = time.monotonic() + timeout_s
-        view = await self._ready(collection, shard, min_seq, max_lag_ms, deadline)
+        options: SearchOptions,
+        gate: ReadGate = OPEN_GATE,
+    ) -> SearchResult:
+        deadline = time.monotonic() + gate.timeout_s
+        view = await self._ready(collection, shard, gate, deadline)
         self.counters["search_calls"] += 1
         self.counters["search_queries"] += len(vectors)
-        run = functools.partial(
-            _search, view, vectors, limit, filter, params, with_payload, with_vectors
-        )
+        run = functools.partial(_search, view, vectors, options)
         return await self._run(self._search_pool, deadline, run)
 
     async def get(
@@ -118,13 +119,10 @@ class NodeService:
         shard: int,
         ids: Sequence[PointId],
         with_vectors: bool = False,
-        *,
-        min_seq: int = 0,
-        max_lag_ms: float | None = None,
-        timeout_s: float = DEFAULT_TIMEOUT_S,
+        gate: ReadGate = OPEN_GATE,
     ) -> list[Point]:
-        deadline = time.monotonic() + timeout_s
-        view = await self._ready(collection, shard, min_seq, max_lag_ms, deadline)
+        deadline = time.monotonic() + gate.timeout_s
+        view = await self._ready(collection, shard, gate, deadline)
         self.counters["get_calls"] += 1
         run = functools.partial(_get, view, ids, with_vectors)
         return await self._run(self._read_pool, deadline, run)
@@ -134,13 +132,10 @@ class NodeService:
         collection: str,
         shard: int,
         filter: Filter | None = None,
-        *,
-        min_seq: int = 0,
-        max_lag_ms: float | None = None,
-        timeout_s: float = DEFAULT_TIMEOUT_S,
+        gate: ReadGate = OPEN_GATE,
     ) -> int:
-        deadline = time.monotonic() + timeout_s
-        view = await self._ready(collection, shard, min_seq, max_lag_ms, deadline)
+        deadline = time.monotonic() + gate.timeout_s
+        view = await self._ready(collection, shard, gate, deadline)
         self.counters["count_calls"] += 1
         return await self._run(self._read_pool, deadline, lambda: view.handle().count(filter))
 
@@ -148,18 +143,13 @@ class NodeService:
         self,
         collection: str,
         shard: int,
-        filter: Filter | None = None,
-        limit: int = 100,
-        cursor: int | None = None,
-        *,
-        min_seq: int = 0,
-        max_lag_ms: float | None = None,
-        timeout_s: float = DEFAULT_TIMEOUT_S,
+        page: ScrollPage,
+        gate: ReadGate = OPEN_GATE,
     ) -> tuple[list[Point], int | None]:
-        deadline = time.monotonic() + timeout_s
-        view = await self._ready(collection, shard, min_seq, max_lag_ms, deadline)
+        deadline = time.monotonic() + gate.timeout_s
+        view = await self._ready(collection, shard, gate, deadline)
         self.counters["scroll_calls"] += 1
-        run = functools.partial(_scroll, view, filter, limit, cursor)
+        run = functools.partial(_scroll, view, page)
         return await self._run(self._read_pool, deadline, run)
 
     async def status(self, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> NodeStatus:
@@ -182,18 +172,14 @@ class NodeService:
 
     # ------------------------------------------------------------------ internals
     async def _ready(
-        self,
-        collection: str,
-        shard: int,
-        min_seq: int,
-        max_lag_ms: float | None,
-        deadline: float,
+        self, collection: str, shard: int, gate: ReadGate, deadline: float
     ) -> ReplicaView:
         """The replica, once it is fresh enough for this read (or an error saying why not)."""
         view = self._replicas.get((collection, shard))
         if view is None:
             self.counters["refused.shard_not_hosted"] += 1
             raise ShardNotHosted(collection, shard, self.node_id)
+        max_lag_ms, min_seq = gate.max_lag_ms, gate.min_seq
         if max_lag_ms is not None:
             lag_ms = view.lag_ms()
             if lag_ms > max_lag_ms:
@@ -252,33 +238,25 @@ class NodeService:
             ) from exc
 
 
-def _search(
-    view: ReplicaView,
-    vectors: Matrix,
-    limit: int,
-    filter: Filter | None,
-    params: dict[str, Any] | None,
-    with_payload: bool,
-    with_vectors: bool,
-) -> list[list[Hit]]:
+def _search(view: ReplicaView, vectors: Matrix, options: SearchOptions) -> SearchResult:
     handle = view.handle()
-    # One engine call per batch, as the embedded server makes it: the same hits as
-    # query by query, at less cost per query (docs/serving.md).
-    results = handle.search_batch(vectors, limit, filter, params, with_vectors)
-    if with_payload:
-        return results
-    # The engine always attaches payloads; dropping them here keeps every transport alike.
-    return [[Hit(hit.id, hit.score, None, hit.vector) for hit in hits] for hits in results]
+    # One engine call per batch: the same hits as query by query, at less cost per query
+    # (docs/serving.md). The node answers the best ``depth`` hits with their scores cut at
+    # the threshold; the gateway cuts the page after merging shards.
+    shard_options = (
+        options if options.offset == 0 else replace(options, offset=0, limit=options.depth)
+    )
+    hits = handle.query(vectors, shard_options)
+    plan = handle.explain(None, options.filter, options.depth, options.params).plans
+    return SearchResult(hits, plan)
 
 
 def _get(view: ReplicaView, ids: Sequence[PointId], with_vectors: bool) -> list[Point]:
     return view.handle().get(ids, with_vectors)
 
 
-def _scroll(
-    view: ReplicaView, filter: Filter | None, limit: int, cursor: int | None
-) -> tuple[list[Point], int | None]:
-    return view.handle().scroll(filter, limit, cursor)
+def _scroll(view: ReplicaView, page: ScrollPage) -> tuple[list[Point], int | None]:
+    return view.handle().scroll(page.filter, page.limit, page.cursor)
 
 
 def _statuses(views: list[ReplicaView]) -> list[ReplicaStatus]:

@@ -47,10 +47,10 @@ class EngineCollector(Collector):
             "Per-segment search plans chosen",
             labels=["collection", "strategy"],
         )
-        backend = self.gateway.backend
-        for name in backend.collection_names():
+        data = self.gateway.data
+        for name in data.collection_names():
             try:
-                info = backend.stats(name)
+                info = data.stats(name)
             except Exception:  # dropped between listing and reading
                 continue
             points.add_metric([name], info["points"])
@@ -183,7 +183,7 @@ def _buckets(counts: LatencyCounts) -> tuple[list[tuple[str, float]], float]:
 
 
 class BackendCollector(Collector):
-    """Reads the backend-call components: batchers, replica sets, hedging, retries.
+    """Reads the router-call components: batchers, replica sets, hedging, retries.
 
     ``replica_sets`` is called at every scrape, so shards that move between nodes are
     read as they are now. Replica series are labelled by shard and replica, because one
@@ -365,17 +365,17 @@ class Metrics:
         self.registry.register(EngineCollector(gateway))
         self.serving = ServingCollector(gateway)
         self.registry.register(self.serving)
-        backend = gateway.backend
+        data = gateway.data
         batcher = gateway.pipeline.batcher
         self.registry.register(
             BackendCollector(
                 batchers=[batcher] if batcher is not None else [],
-                replica_sets=backend.replica_sets,
-                hedges=backend.hedges,
-                retries=backend.retries,
+                replica_sets=data.replica_sets,
+                hedges=data.router.hedges,
+                retries=data.router.retries,
             )
         )
-        self.registry.register(LagCollector(backend.replica_lags))
+        self.registry.register(LagCollector(data.replica_lags))
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         self.requests.labels(route, method, str(status)).inc()

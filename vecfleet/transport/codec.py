@@ -31,7 +31,7 @@ import msgspec
 import numpy as np
 
 from vecfleet.errors import MalformedRequest, ValidationError
-from vecfleet.models import Hit, Point
+from vecfleet.models import Hit, Point, ReadGate, ScrollPage, SearchOptions, SearchResult
 from vecfleet.node.base import NodeHealth, NodeStatus, ReplicaStatus
 from vecfleet.transport.proto import vecfleet_pb2 as pb
 from vecfleet.types import Matrix, PointId, Vector
@@ -157,14 +157,57 @@ def hit_from_proto(message: pb.Hit) -> Hit:
     return Hit(id_from_proto(message.id), message.score, payload, vector_from_bytes(message.vector))
 
 
-def results_to_proto(results: Sequence[Sequence[Hit]]) -> pb.SearchResponse:
+def result_to_proto(result: SearchResult) -> pb.SearchResponse:
     return pb.SearchResponse(
-        results=[pb.HitList(hits=[hit_to_proto(h) for h in hits]) for hits in results]
+        results=[pb.HitList(hits=[hit_to_proto(h) for h in hits]) for hits in result.hits],
+        plan=json_to_bytes(result.plan, "plan"),
     )
 
 
-def results_from_proto(message: pb.SearchResponse) -> list[list[Hit]]:
-    return [[hit_from_proto(h) for h in hits.hits] for hits in message.results]
+def result_from_proto(message: pb.SearchResponse) -> SearchResult:
+    hits = [[hit_from_proto(h) for h in hits.hits] for hits in message.results]
+    plan = json_from_bytes(message.plan, "plan") if message.plan else []
+    return SearchResult(hits, plan)
+
+
+# ---------------------------------------------------------------------- requests
+def options_to_proto(options: SearchOptions) -> pb.SearchOptions:
+    return pb.SearchOptions(
+        limit=options.limit,
+        filter=optional_json_to_bytes(options.filter, "filter"),
+        params=optional_json_to_bytes(options.params, "params"),
+        with_payload=options.with_payload,
+        with_vectors=options.with_vectors,
+        score_threshold=options.score_threshold,
+        offset=options.offset,
+    )
+
+
+def options_from_proto(message: pb.SearchOptions) -> SearchOptions:
+    threshold = message.score_threshold if message.HasField("score_threshold") else None
+    return SearchOptions(
+        limit=message.limit,
+        filter=optional_json_from_bytes(message, "filter"),
+        params=optional_json_from_bytes(message, "params"),
+        with_payload=message.with_payload,
+        with_vectors=message.with_vectors,
+        score_threshold=threshold,
+        offset=message.offset,
+    )
+
+
+def page_to_proto(page: ScrollPage) -> dict[str, Any]:
+    """The scroll request's page fields (they sit beside collection and shard)."""
+    return {
+        "filter": optional_json_to_bytes(page.filter, "filter"),
+        "limit": page.limit,
+        "cursor": page.cursor,
+    }
+
+
+def page_from_proto(message: pb.ScrollRequest) -> ScrollPage:
+    cursor = message.cursor if message.HasField("cursor") else None
+    return ScrollPage(optional_json_from_bytes(message, "filter"), message.limit, cursor)
 
 
 def point_to_proto(point: Point) -> pb.Point:
@@ -192,14 +235,14 @@ def points_from_proto(messages: Sequence[pb.Point]) -> list[Point]:
 
 
 # ---------------------------------------------------------------------- node state
-def gate_to_proto(min_seq: int, max_lag_ms: float | None) -> pb.ReadGate:
-    return pb.ReadGate(min_seq=max(0, min_seq), max_lag_ms=max_lag_ms)
+def gate_to_proto(gate: ReadGate) -> pb.ReadGate:
+    """The gate's freshness; its ``timeout_s`` travels as the call's gRPC deadline."""
+    return pb.ReadGate(min_seq=max(0, gate.min_seq), max_lag_ms=gate.max_lag_ms)
 
 
-def gate_from_proto(message: pb.ReadGate) -> tuple[int, float | None]:
-    """(min_seq, max_lag_ms) of a read."""
+def gate_from_proto(message: pb.ReadGate, timeout_s: float) -> ReadGate:
     max_lag_ms = message.max_lag_ms if message.HasField("max_lag_ms") else None
-    return message.min_seq, max_lag_ms
+    return ReadGate(message.min_seq, max_lag_ms, timeout_s)
 
 
 def status_to_proto(status: NodeStatus) -> pb.StatusResponse:

@@ -21,7 +21,7 @@ import grpc
 import grpc.aio
 
 from vecfleet.errors import ValidationError
-from vecfleet.models import Hit, Point
+from vecfleet.models import OPEN_GATE, Point, ReadGate, ScrollPage, SearchOptions, SearchResult
 from vecfleet.node.base import DEFAULT_TIMEOUT_S, Filter, NodeHealth, NodeStatus
 from vecfleet.transport import codec
 from vecfleet.transport.proto import vecfleet_pb2 as pb
@@ -84,15 +84,9 @@ class GrpcNode:
         collection: str,
         shard: int,
         vectors: Matrix,
-        limit: int = 10,
-        filter: Filter | None = None,
-        params: dict[str, Any] | None = None,
-        with_payload: bool = True,
-        with_vectors: bool = False,
-        min_seq: int = 0,
-        max_lag_ms: float | None = None,
-        timeout_s: float = DEFAULT_TIMEOUT_S,
-    ) -> list[list[Hit]]:
+        options: SearchOptions,
+        gate: ReadGate = OPEN_GATE,
+    ) -> SearchResult:
         data, dim = codec.matrix_to_bytes(vectors)
         request = _encode(
             lambda: pb.SearchRequest(
@@ -100,15 +94,11 @@ class GrpcNode:
                 shard=shard,
                 vectors=data,
                 dim=dim,
-                limit=limit,
-                filter=codec.optional_json_to_bytes(filter, "filter"),
-                params=codec.optional_json_to_bytes(params, "params"),
-                with_payload=with_payload,
-                with_vectors=with_vectors,
-                gate=codec.gate_to_proto(min_seq, max_lag_ms),
+                options=codec.options_to_proto(options),
+                gate=codec.gate_to_proto(gate),
             )
         )
-        return codec.results_from_proto(await self._call("Search", request, timeout_s))
+        return codec.result_from_proto(await self._call("Search", request, gate.timeout_s))
 
     async def get(
         self,
@@ -116,10 +106,7 @@ class GrpcNode:
         shard: int,
         ids: Sequence[PointId],
         with_vectors: bool = False,
-        *,
-        min_seq: int = 0,
-        max_lag_ms: float | None = None,
-        timeout_s: float = DEFAULT_TIMEOUT_S,
+        gate: ReadGate = OPEN_GATE,
     ) -> list[Point]:
         request = _encode(
             lambda: pb.GetRequest(
@@ -127,10 +114,10 @@ class GrpcNode:
                 shard=shard,
                 ids=codec.ids_to_proto(ids),
                 with_vectors=with_vectors,
-                gate=codec.gate_to_proto(min_seq, max_lag_ms),
+                gate=codec.gate_to_proto(gate),
             )
         )
-        reply = await self._call("Get", request, timeout_s)
+        reply = await self._call("Get", request, gate.timeout_s)
         return codec.points_from_proto(reply.points)
 
     async def count(
@@ -138,45 +125,35 @@ class GrpcNode:
         collection: str,
         shard: int,
         filter: Filter | None = None,
-        *,
-        min_seq: int = 0,
-        max_lag_ms: float | None = None,
-        timeout_s: float = DEFAULT_TIMEOUT_S,
+        gate: ReadGate = OPEN_GATE,
     ) -> int:
         request = _encode(
             lambda: pb.CountRequest(
                 collection=collection,
                 shard=shard,
                 filter=codec.optional_json_to_bytes(filter, "filter"),
-                gate=codec.gate_to_proto(min_seq, max_lag_ms),
+                gate=codec.gate_to_proto(gate),
             )
         )
-        reply = await self._call("Count", request, timeout_s)
+        reply = await self._call("Count", request, gate.timeout_s)
         return int(reply.count)
 
     async def scroll(
         self,
         collection: str,
         shard: int,
-        filter: Filter | None = None,
-        limit: int = 100,
-        cursor: int | None = None,
-        *,
-        min_seq: int = 0,
-        max_lag_ms: float | None = None,
-        timeout_s: float = DEFAULT_TIMEOUT_S,
+        page: ScrollPage,
+        gate: ReadGate = OPEN_GATE,
     ) -> tuple[list[Point], int | None]:
         request = _encode(
             lambda: pb.ScrollRequest(
                 collection=collection,
                 shard=shard,
-                filter=codec.optional_json_to_bytes(filter, "filter"),
-                limit=limit,
-                cursor=cursor,
-                gate=codec.gate_to_proto(min_seq, max_lag_ms),
+                gate=codec.gate_to_proto(gate),
+                **codec.page_to_proto(page),
             )
         )
-        reply = await self._call("Scroll", request, timeout_s)
+        reply = await self._call("Scroll", request, gate.timeout_s)
         next_cursor = reply.next_cursor if reply.HasField("next_cursor") else None
         return codec.points_from_proto(reply.points), next_cursor
 

@@ -84,61 +84,43 @@ class NodeServicer(pb_grpc.NodeServicer):
 
     @_rpc
     async def Search(self, request: pb.SearchRequest, timeout_s: float) -> pb.SearchResponse:
-        min_seq, max_lag_ms = codec.gate_from_proto(request.gate)
-        results = await self._node.search(
+        result = await self._node.search(
             request.collection,
             request.shard,
             codec.matrix_from_bytes(request.vectors, request.dim),
-            request.limit,
-            codec.optional_json_from_bytes(request, "filter"),
-            codec.optional_json_from_bytes(request, "params"),
-            request.with_payload,
-            request.with_vectors,
-            min_seq,
-            max_lag_ms,
-            timeout_s,
+            codec.options_from_proto(request.options),
+            codec.gate_from_proto(request.gate, timeout_s),
         )
-        return codec.results_to_proto(results)
+        return codec.result_to_proto(result)
 
     @_rpc
     async def Get(self, request: pb.GetRequest, timeout_s: float) -> pb.GetResponse:
-        min_seq, max_lag_ms = codec.gate_from_proto(request.gate)
         points = await self._node.get(
             request.collection,
             request.shard,
             codec.ids_from_proto(request.ids),
             request.with_vectors,
-            min_seq=min_seq,
-            max_lag_ms=max_lag_ms,
-            timeout_s=timeout_s,
+            codec.gate_from_proto(request.gate, timeout_s),
         )
         return pb.GetResponse(points=codec.points_to_proto(points))
 
     @_rpc
     async def Count(self, request: pb.CountRequest, timeout_s: float) -> pb.CountResponse:
-        min_seq, max_lag_ms = codec.gate_from_proto(request.gate)
         count = await self._node.count(
             request.collection,
             request.shard,
             codec.optional_json_from_bytes(request, "filter"),
-            min_seq=min_seq,
-            max_lag_ms=max_lag_ms,
-            timeout_s=timeout_s,
+            codec.gate_from_proto(request.gate, timeout_s),
         )
         return pb.CountResponse(count=count)
 
     @_rpc
     async def Scroll(self, request: pb.ScrollRequest, timeout_s: float) -> pb.ScrollResponse:
-        min_seq, max_lag_ms = codec.gate_from_proto(request.gate)
         points, cursor = await self._node.scroll(
             request.collection,
             request.shard,
-            codec.optional_json_from_bytes(request, "filter"),
-            request.limit,
-            request.cursor if request.HasField("cursor") else None,
-            min_seq=min_seq,
-            max_lag_ms=max_lag_ms,
-            timeout_s=timeout_s,
+            codec.page_from_proto(request),
+            codec.gate_from_proto(request.gate, timeout_s),
         )
         return pb.ScrollResponse(points=codec.points_to_proto(points), next_cursor=cursor)
 

@@ -9,9 +9,8 @@ callers read them and never modify them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-from vecfleet.models import Hit, Point
+from vecfleet.models import OPEN_GATE, Point, ReadGate, ScrollPage, SearchOptions, SearchResult
 from vecfleet.node.base import DEFAULT_TIMEOUT_S, Filter, NodeHealth, NodeStatus
 from vecfleet.node.service import NodeService
 from vecfleet.types import Matrix, PointId
@@ -28,28 +27,10 @@ class InProcessNode:
         collection: str,
         shard: int,
         vectors: Matrix,
-        limit: int = 10,
-        filter: Filter | None = None,
-        params: dict[str, Any] | None = None,
-        with_payload: bool = True,
-        with_vectors: bool = False,
-        min_seq: int = 0,
-        max_lag_ms: float | None = None,
-        timeout_s: float = DEFAULT_TIMEOUT_S,
-    ) -> list[list[Hit]]:
-        return await self.service.search(
-            collection,
-            shard,
-            vectors,
-            limit,
-            filter,
-            params,
-            with_payload,
-            with_vectors,
-            min_seq,
-            max_lag_ms,
-            timeout_s,
-        )
+        options: SearchOptions,
+        gate: ReadGate = OPEN_GATE,
+    ) -> SearchResult:
+        return await self.service.search(collection, shard, vectors, options, gate)
 
     async def get(
         self,
@@ -57,57 +38,27 @@ class InProcessNode:
         shard: int,
         ids: Sequence[PointId],
         with_vectors: bool = False,
-        *,
-        min_seq: int = 0,
-        max_lag_ms: float | None = None,
-        timeout_s: float = DEFAULT_TIMEOUT_S,
+        gate: ReadGate = OPEN_GATE,
     ) -> list[Point]:
-        return await self.service.get(
-            collection,
-            shard,
-            ids,
-            with_vectors,
-            min_seq=min_seq,
-            max_lag_ms=max_lag_ms,
-            timeout_s=timeout_s,
-        )
+        return await self.service.get(collection, shard, ids, with_vectors, gate)
 
     async def count(
         self,
         collection: str,
         shard: int,
         filter: Filter | None = None,
-        *,
-        min_seq: int = 0,
-        max_lag_ms: float | None = None,
-        timeout_s: float = DEFAULT_TIMEOUT_S,
+        gate: ReadGate = OPEN_GATE,
     ) -> int:
-        return await self.service.count(
-            collection, shard, filter, min_seq=min_seq, max_lag_ms=max_lag_ms, timeout_s=timeout_s
-        )
+        return await self.service.count(collection, shard, filter, gate)
 
     async def scroll(
         self,
         collection: str,
         shard: int,
-        filter: Filter | None = None,
-        limit: int = 100,
-        cursor: int | None = None,
-        *,
-        min_seq: int = 0,
-        max_lag_ms: float | None = None,
-        timeout_s: float = DEFAULT_TIMEOUT_S,
+        page: ScrollPage,
+        gate: ReadGate = OPEN_GATE,
     ) -> tuple[list[Point], int | None]:
-        return await self.service.scroll(
-            collection,
-            shard,
-            filter,
-            limit,
-            cursor,
-            min_seq=min_seq,
-            max_lag_ms=max_lag_ms,
-            timeout_s=timeout_s,
-        )
+        return await self.service.scroll(collection, shard, page, gate)
 
     async def status(self, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> NodeStatus:
         return await self.service.status(timeout_s=timeout_s)

@@ -2,8 +2,9 @@
 
 A key covers the caller's scope (tenant header and a hash of the credentials), the
 collection, the collection's data epoch, the query (float32 bytes of a vector, or the
-embedding model with the normalised text), the canonical filter text, the limit, the
-search parameters and the shape of the hits (payloads, vectors). Two requests share an
+embedding model with the normalised text), the canonical filter text, the page (limit,
+offset, score threshold), the search parameters and the shape of the hits (payloads,
+vectors). Two requests share an
 entry only when every one of these agrees, so one tenant never reads another's entry,
 and a write, which raises the epoch, makes every older entry of the collection
 unreachable at once.
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 
 import msgspec
 
-KEY_VERSION = 1
+KEY_VERSION = 2
 PUBLIC_SCOPE = "public"
 _encode = msgspec.msgpack.Encoder().encode
 
@@ -52,6 +53,8 @@ class SearchIdentity:
     exact: bool
     with_payload: bool
     with_vectors: bool
+    score_threshold: float | None = None
+    offset: int = 0
 
 
 def search_key(identity: SearchIdentity, scope: str, epoch: int, namespace: str = "vf") -> str:
@@ -72,6 +75,8 @@ def search_key(identity: SearchIdentity, scope: str, epoch: int, namespace: str 
             i.exact,
             i.with_payload,
             i.with_vectors,
+            i.score_threshold,
+            i.offset,
         )
     )
     return f"{namespace}:s:{hashlib.blake2b(raw, digest_size=16).hexdigest()}"

@@ -22,29 +22,39 @@ class ReadGate(_message.Message):
     max_lag_ms: float
     def __init__(self, min_seq: _Optional[int] = ..., max_lag_ms: _Optional[float] = ...) -> None: ...
 
-class SearchRequest(_message.Message):
-    __slots__ = ("collection", "shard", "vectors", "dim", "limit", "filter", "params", "with_payload", "with_vectors", "gate")
-    COLLECTION_FIELD_NUMBER: _ClassVar[int]
-    SHARD_FIELD_NUMBER: _ClassVar[int]
-    VECTORS_FIELD_NUMBER: _ClassVar[int]
-    DIM_FIELD_NUMBER: _ClassVar[int]
+class SearchOptions(_message.Message):
+    __slots__ = ("limit", "filter", "params", "with_payload", "with_vectors", "score_threshold", "offset")
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     FILTER_FIELD_NUMBER: _ClassVar[int]
     PARAMS_FIELD_NUMBER: _ClassVar[int]
     WITH_PAYLOAD_FIELD_NUMBER: _ClassVar[int]
     WITH_VECTORS_FIELD_NUMBER: _ClassVar[int]
-    GATE_FIELD_NUMBER: _ClassVar[int]
-    collection: str
-    shard: int
-    vectors: bytes
-    dim: int
+    SCORE_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
     limit: int
     filter: bytes
     params: bytes
     with_payload: bool
     with_vectors: bool
+    score_threshold: float
+    offset: int
+    def __init__(self, limit: _Optional[int] = ..., filter: _Optional[bytes] = ..., params: _Optional[bytes] = ..., with_payload: _Optional[bool] = ..., with_vectors: _Optional[bool] = ..., score_threshold: _Optional[float] = ..., offset: _Optional[int] = ...) -> None: ...
+
+class SearchRequest(_message.Message):
+    __slots__ = ("collection", "shard", "vectors", "dim", "gate", "options")
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    SHARD_FIELD_NUMBER: _ClassVar[int]
+    VECTORS_FIELD_NUMBER: _ClassVar[int]
+    DIM_FIELD_NUMBER: _ClassVar[int]
+    GATE_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    collection: str
+    shard: int
+    vectors: bytes
+    dim: int
     gate: ReadGate
-    def __init__(self, collection: _Optional[str] = ..., shard: _Optional[int] = ..., vectors: _Optional[bytes] = ..., dim: _Optional[int] = ..., limit: _Optional[int] = ..., filter: _Optional[bytes] = ..., params: _Optional[bytes] = ..., with_payload: _Optional[bool] = ..., with_vectors: _Optional[bool] = ..., gate: _Optional[_Union[ReadGate, _Mapping]] = ...) -> None: ...
+    options: SearchOptions
+    def __init__(self, collection: _Optional[str] = ..., shard: _Optional[int] = ..., vectors: _Optional[bytes] = ..., dim: _Optional[int] = ..., gate: _Optional[_Union[ReadGate, _Mapping]] = ..., options: _Optional[_Union[SearchOptions, _Mapping]] = ...) -> None: ...
 
 class Hit(_message.Message):
     __slots__ = ("id", "score", "payload", "vector")
@@ -65,10 +75,12 @@ class HitList(_message.Message):
     def __init__(self, hits: _Optional[_Iterable[_Union[Hit, _Mapping]]] = ...) -> None: ...
 
 class SearchResponse(_message.Message):
-    __slots__ = ("results",)
+    __slots__ = ("results", "plan")
     RESULTS_FIELD_NUMBER: _ClassVar[int]
+    PLAN_FIELD_NUMBER: _ClassVar[int]
     results: _containers.RepeatedCompositeFieldContainer[HitList]
-    def __init__(self, results: _Optional[_Iterable[_Union[HitList, _Mapping]]] = ...) -> None: ...
+    plan: bytes
+    def __init__(self, results: _Optional[_Iterable[_Union[HitList, _Mapping]]] = ..., plan: _Optional[bytes] = ...) -> None: ...
 
 class Point(_message.Message):
     __slots__ = ("id", "payload", "vector")

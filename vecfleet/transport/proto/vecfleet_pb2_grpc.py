@@ -5,7 +5,7 @@ import warnings
 
 from vecfleet.transport.proto import vecfleet_pb2 as vecfleet_dot_transport_dot_proto_dot_vecfleet__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.85.4'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
