@@ -117,6 +117,7 @@ def build_app(
         hot = HotSearchCache(
             None,
             epoch_of=gateway.data_epoch,
+            scope_of=gateway.caller_scope,
             max_bytes=hot_cache_bytes,
             ttl_s=hot_cache_ttl_s,
             max_body_bytes=max_body_bytes,

@@ -6,7 +6,7 @@ of its time on this server (docs/serving.md). Most repeated searches are byte-id
 (the same client asking the same thing), so this plain ASGI layer keeps the encoded
 response of each successful ``POST /v1/collections/{name}/search`` under a key of
 
-    collection, data epoch, caller scope (X-Tenant, Authorization), request body bytes
+    caller scope, collection, data epoch, request body bytes   (``keys.request_key``)
 
 and answers the next identical request with it before any of that work. It is as
 correct as the pipeline's cache because its key holds the same epoch: a write raises the
@@ -31,12 +31,13 @@ from collections.abc import Callable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vecfleet.gateway.cache.base import TierStats
+from vecfleet.gateway.cache.keys import request_key
 from vecfleet.gateway.cache.memory import MemoryCache
 
 PREFIX = "/v1/collections/"
 SUFFIX = "/search"
 ROUTE = PREFIX + "{name}" + SUFFIX
-SCOPE_HEADERS = (b"x-tenant", b"authorization")
+Headers = list[tuple[bytes, bytes]]
 CACHEABLE = frozenset({b"miss", b"l1", b"l2", b"l3"})
 
 
@@ -52,6 +53,7 @@ class HotSearchCache:
         self,
         app: ASGIApp | None,
         epoch_of: Callable[[str], int | None],
+        scope_of: Callable[[Headers], str],
         max_bytes: int,
         ttl_s: float,
         max_body_bytes: int,
@@ -59,6 +61,7 @@ class HotSearchCache:
     ) -> None:
         self.app = app
         self.epoch_of = epoch_of
+        self.scope_of = scope_of
         self.entries = MemoryCache(max_bytes)
         self.ttl_s = ttl_s
         self.max_body_bytes = max_body_bytes
@@ -112,7 +115,7 @@ class HotSearchCache:
     def _key_now(self, name: str, headers: list[tuple[bytes, bytes]], body: bytes) -> bytes | None:
         """The request's key at the collection's current epoch; None while it has none."""
         epoch = self.epoch_of(name)
-        return None if epoch is None else _key(name, epoch, headers, body)
+        return None if epoch is None else request_key(self.scope_of(headers), name, epoch, body)
 
     def hit_answered(self, seconds: float) -> None:
         """Count a hit answered in ``seconds``, in this tier's and the request metrics."""
@@ -181,18 +184,6 @@ def _replay(body: bytes, complete: bool, receive: Receive) -> Receive:
         return await receive()
 
     return replay
-
-
-def _key(name: str, epoch: int, headers: list[tuple[bytes, bytes]], body: bytes) -> bytes:
-    """The request's identity as the bytes themselves, not a digest of them: the cache's
-    dict hashes them (SipHash, ~4× faster than a BLAKE2 digest of an 8 KB body) and a
-    hit compares them whole, so two requests can never share an entry by collision."""
-    parts = [name.encode(), b"\0%d\0" % epoch]
-    for header, value in headers:
-        if header in SCOPE_HEADERS:
-            parts += (header, b"\0", value, b"\0")
-    parts += (b"\1", body)
-    return b"".join(parts)
 
 
 def _cacheable(headers: list[tuple[bytes, bytes]]) -> bool:

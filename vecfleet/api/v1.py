@@ -24,7 +24,7 @@ from vecfleet.api import schemas as s
 from vecfleet.api.wire import decode, json_response
 from vecfleet.errors import ValidationError
 from vecfleet.gateway import Gateway, PointIn, SearchOutcome
-from vecfleet.gateway.cache.keys import PUBLIC_SCOPE, etag_of, scope_of
+from vecfleet.gateway.cache.keys import PUBLIC_SCOPE, etag_of
 from vecfleet.models import Point, ScrollPage, SearchOptions, SearchRequest
 
 GET_SEARCH_PARAMS = ("q", "limit", "filter", "score_threshold", "offset")
@@ -52,10 +52,6 @@ def _search_out(outcome: SearchOutcome) -> s.SearchOut:
         for h in outcome.hits
     ]
     return s.SearchOut(hits, round(outcome.took_ms, 3), outcome.plan)
-
-
-def _scope(request: Request) -> str:
-    return scope_of(request.headers.get("x-tenant"), request.headers.get("authorization"))
 
 
 def _serving_headers(outcome: SearchOutcome) -> dict[str, str]:
@@ -232,12 +228,14 @@ def routes(gw: Gateway, max_body_bytes: int, http_max_age_s: int = 0) -> list[Ro
 
     async def search(request: Request) -> Response:
         body = await decode(request, s.SearchIn, max_body_bytes)
-        outcome = await gw.search(request.path_params["name"], _request(body), _scope(request))
+        outcome = await gw.search(
+            request.path_params["name"], _request(body), gw.caller_scope(request.headers.raw)
+        )
         return json_response(_search_out(outcome), headers=_serving_headers(outcome))
 
     async def search_get(request: Request) -> Response:
         params = request.query_params
-        scope = _scope(request)
+        scope = gw.caller_scope(request.headers.raw)
         options = SearchOptions(
             limit=_query_limit(params),
             filter=_query_filter(params),
@@ -261,7 +259,9 @@ def routes(gw: Gateway, max_body_bytes: int, http_max_age_s: int = 0) -> list[Ro
     async def search_batch(request: Request) -> Response:
         body = await decode(request, s.SearchBatchIn, max_body_bytes)
         searches = [_request(q) for q in body.searches]
-        outcomes = await gw.search_batch(request.path_params["name"], searches, _scope(request))
+        outcomes = await gw.search_batch(
+            request.path_params["name"], searches, gw.caller_scope(request.headers.raw)
+        )
         return json_response(s.SearchBatchOut([_search_out(o) for o in outcomes]))
 
     base = "/v1/collections/{name}"

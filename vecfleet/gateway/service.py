@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import dataclasses
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +32,7 @@ from vecfleet.errors import (
     ValidationError,
     VecfleetError,
 )
-from vecfleet.gateway.cache.keys import PUBLIC_SCOPE
+from vecfleet.gateway.cache.keys import PUBLIC_SCOPE, scope_of
 from vecfleet.gateway.cache.tiered import TieredCache
 from vecfleet.gateway.data_plane import DataPlane
 from vecfleet.gateway.epochs import Epochs
@@ -165,6 +166,21 @@ class Gateway:
         except VecfleetError:
             return None
         return self.epochs.of(name, col.applied_seq)
+
+    def caller_scope(self, headers: Iterable[tuple[bytes, bytes]]) -> str:
+        """The cache scope of the request with these headers, computed once per request.
+
+        Every cache tier keys on it, the HTTP edge's included, so this is the one hook
+        that decides whose entries a caller may read: today its tenant header and a hash
+        of its credentials.
+        """
+        tenant = authorization = None
+        for name, value in headers:
+            if name == b"x-tenant":
+                tenant = value.decode("latin-1")
+            elif name == b"authorization":
+                authorization = value.decode("latin-1")
+        return scope_of(tenant, authorization)
 
     def read_options(self, consistency: str | None = None, seq: int | None = None) -> ReadOptions:
         """The request's read options: its consistency level over the server's default."""
