@@ -14,12 +14,15 @@ from vecfleet.engine.collection import Collection
 from vecfleet.engine.database import Database, DatabaseSettings
 from vecfleet.engine.filter import canonical_filter, parse_filter
 from vecfleet.engine.ops import Delete, SetPayload, upsert_op
+from vecfleet.engine.paging import cut_page
 from vecfleet.engine.payload import validate_payloads
 from vecfleet.engine.snapshot import SnapshotInfo
 from vecfleet.engine.validate import (
     check_ids,
     check_limit,
     check_matrix,
+    check_options,
+    check_queries,
     check_query,
     check_search_params,
     check_upsert,
@@ -28,7 +31,7 @@ from vecfleet.engine.validate import (
     unit_rows,
 )
 from vecfleet.errors import CollectionNotFound, ValidationError
-from vecfleet.models import Explain, Hit, Point, WriteAck
+from vecfleet.models import Explain, Hit, Point, SearchOptions, WriteAck
 
 
 class CollectionHandle:
@@ -41,6 +44,7 @@ class CollectionHandle:
         self.config = collection.config
         self._dim = collection.config.dim
         self._cosine = collection.config.metric == "cosine"
+        self._l2 = collection.config.metric == "l2"  # scores are distances: lower is better
 
     @property
     def _col(self) -> Collection:
@@ -77,6 +81,15 @@ class CollectionHandle:
         """The points that exist, in request order; missing ids are skipped."""
         return self._col.get(check_ids(ids), with_vectors)
 
+    def query(self, vectors: Any, options: SearchOptions) -> list[list[Hit]]:
+        """One list of hits per query: ``vectors`` is one vector or a matrix of rows.
+
+        Each list is the ``options.offset``-th to the ``options.depth``-th best hit, without
+        hits worse than ``options.score_threshold``.
+        """
+        opts = check_options(options)
+        return self._query(check_queries(vectors, self._dim), opts)
+
     def search(
         self,
         vector: Any,
@@ -84,13 +97,21 @@ class CollectionHandle:
         filter: dict[str, Any] | None = None,
         params: dict[str, Any] | None = None,
         with_vectors: bool = False,
+        score_threshold: float | None = None,
+        offset: int = 0,
     ) -> list[Hit]:
-        if params is None and not with_vectors:
+        if (
+            params is None
+            and not with_vectors
+            and score_threshold is None
+            and type(offset) is int  # a bool offset is refused by check_options
+            and offset == 0
+        ):
             # The common case, kept short: default parameters, answered by search_one.
             query = check_vector(vector, self._dim, unit=self._cosine)
             return self._col.search_one(query, check_limit(limit), filter)
-        query = check_query(vector, self._dim, unit=self._cosine)
-        return self._search(query, limit, filter, params, with_vectors)[0]
+        opts = SearchOptions(limit, filter, params, True, with_vectors, score_threshold, offset)
+        return self._search_one(vector, check_options(opts))
 
     def search_batch(
         self,
@@ -99,31 +120,46 @@ class CollectionHandle:
         filter: dict[str, Any] | None = None,
         params: dict[str, Any] | None = None,
         with_vectors: bool = False,
+        score_threshold: float | None = None,
+        offset: int = 0,
     ) -> list[list[Hit]]:
         """One list of hits per row of ``vectors``; a batch shares the checks, the plan
         and one FAISS call, so it costs less per query than single searches (with one
         FAISS thread, as the servers run it: docs/serving.md)."""
         queries = check_matrix(vectors, self._dim)
+        opts = SearchOptions(limit, filter, params, True, with_vectors, score_threshold, offset)
+        return self._query(queries, check_options(opts))
+
+    def _query(self, queries: np.ndarray, opts: SearchOptions) -> list[list[Hit]]:
+        """Checked queries and options: one row takes the single-query path, with its
+        shortcuts; several rows share one plan and one FAISS call."""
         if queries.shape[0] == 0:
             return []
-        if queries.shape[0] == 1:  # the single-query path, with its shortcuts
-            return [self.search(queries[0], limit, filter, params, with_vectors)]
+        if queries.shape[0] == 1:
+            return [self._search_one(queries[0], opts)]
         if self._cosine:
             queries = unit_rows(queries)
-        return self._search(queries, limit, filter, params, with_vectors)
+        return [self._page(hits, opts) for hits in self._search_rows(queries, opts)]
 
-    def _search(
-        self,
-        queries: np.ndarray,
-        limit: int,
-        filter: dict[str, Any] | None,
-        params: dict[str, Any] | None,
-        with_vectors: bool,
-    ) -> list[list[Hit]]:
-        k = check_limit(limit)
-        ef, exact = check_search_params(params)
-        node, key = self._col.filters.compile(filter)
-        return self._col.search(queries, k, node, key, ef, with_vectors, exact)
+    def _search_one(self, vector: Any, opts: SearchOptions) -> list[Hit]:
+        if opts.params is None and not opts.with_vectors:
+            query = check_vector(vector, self._dim, unit=self._cosine)
+            hits = self._col.search_one(query, opts.depth, opts.filter)
+        else:
+            query = check_query(vector, self._dim, unit=self._cosine)
+            hits = self._search_rows(query, opts)[0]
+        return self._page(hits, opts)
+
+    def _search_rows(self, queries: np.ndarray, opts: SearchOptions) -> list[list[Hit]]:
+        """The ``opts.depth`` best hits of each row of ``queries`` (unit rows for cosine)."""
+        ef, exact = check_search_params(opts.params)
+        node, key = self._col.filters.compile(opts.filter)
+        return self._col.search(queries, opts.depth, node, key, ef, opts.with_vectors, exact)
+
+    def _page(self, hits: list[Hit], opts: SearchOptions) -> list[Hit]:
+        if opts.offset == 0 and opts.score_threshold is None and opts.with_payload:
+            return hits
+        return cut_page(hits, opts.offset, opts.score_threshold, self._l2, opts.with_payload)
 
     def count(self, filter: dict[str, Any] | None = None) -> int:
         return self._col.count(*self._col.filters.compile(filter))

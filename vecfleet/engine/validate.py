@@ -6,13 +6,16 @@ Messages name the offending row and say what is allowed.
 from __future__ import annotations
 
 import math
+from numbers import Real
 from typing import Any
 
 import faiss
+import msgspec
 import numpy as np
 
 from vecfleet.engine.payload import PayloadSchema, validate_payloads
 from vecfleet.errors import ValidationError
+from vecfleet.models import SearchOptions
 from vecfleet.types import Matrix, PointId, Vector
 
 MAX_ID_CHARS = 512
@@ -66,6 +69,19 @@ def check_matrix(vectors: Any, dim: int, field: str = "vectors") -> Matrix:
             row=row,
         )
     return np.ascontiguousarray(matrix)
+
+
+def check_queries(vectors: Any, dim: int, field: str = "vectors") -> Matrix:
+    """Queries as a float32 (n, dim) matrix; one vector of ``dim`` numbers is one row."""
+    if getattr(vectors, "ndim", None) != 2:
+        try:
+            arr = np.asarray(vectors, dtype=np.float32)
+        except (TypeError, ValueError) as exc:
+            raise ValidationError(
+                f"{field} must be numbers shaped (n, {dim}) or ({dim},): {exc}", field=field
+            ) from exc
+        vectors = arr.reshape(1, -1) if arr.ndim == 1 and arr.shape[0] == dim else arr
+    return check_matrix(vectors, dim, field)
 
 
 _F32 = np.dtype(np.float32)
@@ -169,6 +185,56 @@ def check_limit(limit: Any) -> int:
             f"limit must be an integer in 1..{MAX_LIMIT}, got {limit!r}", field="limit"
         )
     return limit
+
+
+def check_offset(offset: Any, limit: int) -> int:
+    """How many best hits to skip; with ``limit`` it may reach at most ``MAX_LIMIT``."""
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise ValidationError(f"offset must be an integer >= 0, got {offset!r}", field="offset")
+    if offset + limit > MAX_LIMIT:
+        raise ValidationError(
+            f"offset + limit must be at most {MAX_LIMIT}, got {offset} + {limit}; "
+            "page with a filter on a stable field for deeper results",
+            field="offset",
+        )
+    return offset
+
+
+def check_score_threshold(threshold: Any) -> float | None:
+    """``None`` (keep every hit) or a finite number as a float."""
+    if threshold is None:
+        return None
+    if isinstance(threshold, bool) or not isinstance(threshold, Real):
+        raise ValidationError(
+            f"score_threshold must be a finite number or null, got {threshold!r}",
+            field="score_threshold",
+        )
+    value = float(threshold)
+    if not math.isfinite(value):
+        raise ValidationError(
+            f"score_threshold must be a finite number, got {threshold!r}",
+            field="score_threshold",
+        )
+    return value
+
+
+def check_options(options: Any) -> SearchOptions:
+    """``options`` with every field checked but the filter (checked when it is compiled);
+    a threshold given as an integer comes back as a float."""
+    if not isinstance(options, SearchOptions):
+        raise ValidationError(
+            f"options must be SearchOptions, got {type(options).__name__}", field="options"
+        )
+    limit = check_limit(options.limit)
+    check_offset(options.offset, limit)
+    threshold = check_score_threshold(options.score_threshold)
+    check_search_params(options.params)
+    for name in ("with_payload", "with_vectors"):
+        if not isinstance(getattr(options, name), bool):
+            raise ValidationError(f"{name} must be true or false", field=name)
+    if threshold is not None and type(options.score_threshold) is not float:
+        return msgspec.structs.replace(options, score_threshold=threshold)
+    return options
 
 
 def check_search_params(params: Any) -> tuple[int | None, bool]:
