@@ -58,8 +58,9 @@ class _Shard:
 
     def note_append(self, last: Seq, at: float) -> None:
         with self.appended:
-            self._last_seqs.append(last)
-            self._times.append(at)
+            index = bisect.bisect_left(self._last_seqs, last)  # concurrent appends race here
+            self._last_seqs.insert(index, last)
+            self._times.insert(index, at)
             if len(self._last_seqs) > 2 * self._remember:  # trim in chunks, not per append
                 del self._last_seqs[: -self._remember], self._times[: -self._remember]
             self.appended.notify_all()
@@ -106,13 +107,14 @@ class FileLogSource:
     def drop_collection(self, collection: str) -> None:
         """Close and delete every shard log of ``collection``; its readers see it gone."""
         name = check_collection_name(collection)
-        with self._lock:
+        with self._lock:  # so no writer reopens a shard log while its files go
             dropped = [self._shards.pop(key) for key in list(self._shards) if key[0] == name]
+            for state in dropped:
+                state.log.close()
+            shutil.rmtree(self.root / name, ignore_errors=True)
         for state in dropped:
-            state.log.close()
             with state.appended:
                 state.appended.notify_all()  # waiting tails find their shard gone
-        shutil.rmtree(self.root / name, ignore_errors=True)
 
     def close(self) -> None:
         with self._lock:
