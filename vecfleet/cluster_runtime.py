@@ -37,6 +37,7 @@ async def run_node(settings: Settings) -> None:
 
     from vecfleet.cluster.blobstore.nats_object import NatsBlobStore
     from vecfleet.cluster.catalog import Catalog
+    from vecfleet.cluster.jetstream_source import JetStreamLogSource
     from vecfleet.cluster.nats_thread import NatsThread
     from vecfleet.engine.database import DatabaseSettings
     from vecfleet.node.host import NodeHost
@@ -65,8 +66,10 @@ async def run_node(settings: Settings) -> None:
         snapshot_every_s=10**9,
     )
 
+    logs = JetStreamLogSource(nats_thread)
+
     def open_replica(collection: str, shard: int, directory: Path) -> Replica:
-        return Replica(collection, shard, directory, nats_thread, blobstore, settings=db_settings)
+        return Replica(collection, shard, directory, logs, blobstore, settings=db_settings)
 
     service = NodeService(node_id, search_threads=settings.server.search_threads)
     server = await serve_node(service, c.node_host, c.node_port)

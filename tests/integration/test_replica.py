@@ -27,6 +27,7 @@ from tests.nats_server import NatsServer
 from vecfleet.cluster.blobstore import BlobStore, LocalBlobStore, NatsBlobStore
 from vecfleet.cluster.blobstore.archive import link_tree, unpack
 from vecfleet.cluster.jetstream_log import JetStreamLog, ShardLogWriter
+from vecfleet.cluster.jetstream_source import JetStreamLogSource
 from vecfleet.cluster.nats_thread import NatsThread
 from vecfleet.engine.config import CollectionConfig
 from vecfleet.engine.ops import CreateCollection, Delete, SetPayload, encode_op, upsert_op
@@ -110,10 +111,11 @@ def open_replica(
     tmp_path: Path, nats: NatsThread, blobstore: BlobStore
 ) -> Iterator[Callable[..., Replica]]:
     opened: list[Replica] = []
+    logs = JetStreamLogSource(nats, timeout_s=2.0)
 
     def open_(name: str, shard: int = 0, **kwargs: Any) -> Replica:
         replica = Replica(
-            COLLECTION, shard, tmp_path / name, nats, blobstore, poll_s=0.2, timeout_s=2.0, **kwargs
+            COLLECTION, shard, tmp_path / name, logs, blobstore, poll_s=0.2, timeout_s=2.0, **kwargs
         )
         opened.append(replica)
         return replica
@@ -337,11 +339,13 @@ CHILD = """
 import sys, time
 from pathlib import Path
 from vecfleet.cluster.blobstore import NatsBlobStore
+from vecfleet.cluster.jetstream_source import JetStreamLogSource
 from vecfleet.cluster.nats_thread import NatsThread
 from vecfleet.node.replica import Replica
 url, data_dir, seq = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
 nats = NatsThread(url).start()
-replica = Replica("incidents", 0, data_dir, nats, NatsBlobStore(nats), poll_s=0.2)
+logs = JetStreamLogSource(nats)
+replica = Replica("incidents", 0, data_dir, logs, NatsBlobStore(nats), poll_s=0.2)
 assert replica.wait_for(seq, 30), replica.describe()
 replica.snapshot()
 print("READY", replica.applied_seq, flush=True)

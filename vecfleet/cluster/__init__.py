@@ -7,9 +7,12 @@ The log and snapshot modules (docs/cluster-log.md):
 * ``nats_errors``   the one place NATS exceptions become ``vecfleet.errors``
 * ``shard_writer``  the gateway's publisher: ``ShardLogWriter`` (async)
 * ``jetstream_log`` the engine's ``Log`` over one shard subject: ``JetStreamLog``
-* ``log_tail``      an ordered reader of one shard subject: ``LogTail``
+* ``log_tail``      an ordered reader of one shard subject: ``JetStreamTail``
+* ``jetstream_source`` the replicas' ``ShardLogSource`` over JetStream
+* ``file_source``   the replicas' ``ShardLogSource`` over local write-ahead logs
 * ``blobstore``     where snapshots live: ``BlobStore``, ``NatsBlobStore``, ``LocalBlobStore``
 
-The engine knows none of this; ``vecfleet.node.replica`` wires it to a ``Database``.
+The engine knows none of this. A ``vecfleet.node.replica`` follows whichever
+``ShardLogSource`` (``vecfleet.node.log_source``) its composition root hands it.
 Nothing is imported here, so importing one module does not pull in the others.
 """

@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 
 import nats.js.errors
 
-from vecfleet.cluster.log_tail import LogTail
+from vecfleet.cluster.log_tail import JetStreamTail
 from vecfleet.cluster.nats_errors import translating
 from vecfleet.cluster.nats_thread import NatsThread
 from vecfleet.cluster.shard_writer import (
@@ -164,9 +164,11 @@ class JetStreamLog:
         """Sequence below which this subject may have been purged (0: never purged)."""
         return self._call(self._read_floor(), "reading the purge floor")[0]
 
-    def tail(self, start_seq: Seq) -> LogTail:
+    def tail(self, start_seq: Seq) -> JetStreamTail:
         """An ordered reader of this subject from ``start_seq``; the caller closes it."""
-        return LogTail(self._nats, self.stream, self.subject, start_seq, timeout_s=self.timeout_s)
+        return JetStreamTail(
+            self._nats, self.stream, self.subject, start_seq, timeout_s=self.timeout_s
+        )
 
     # ------------------------------------------------------------------ internals
     def _call(self, coro: Coroutine[Any, Any, T], what: str, timeout_s: float | None = None) -> T:

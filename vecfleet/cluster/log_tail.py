@@ -1,9 +1,11 @@
 """Reading one shard subject in stream order, from a start sequence, synchronously.
 
-A ``LogTail`` owns one ephemeral pull consumer on the collection's stream, filtered to
-the shard subject and starting at a sequence (``DeliverPolicy.BY_START_SEQUENCE``). Pull,
-not push: the reader asks for the next batch only when it has applied the previous one,
-so a slow replica never buffers the stream in memory and needs no flow control.
+``JetStreamTail`` implements the node's ``LogTail`` protocol (``vecfleet.node.
+log_source``, which also defines ``TailRecord`` and ``TailBatch``, re-exported here). It
+owns one ephemeral pull consumer on the collection's stream, filtered to the shard
+subject and starting at a sequence (``DeliverPolicy.BY_START_SEQUENCE``). Pull, not
+push: the reader asks for the next batch only when it has applied the previous one, so a
+slow replica never buffers the stream in memory and needs no flow control.
 
 The consumer keeps no durable state (memory storage, one replica, ``ack_policy=none``):
 the reader's own position (``next_seq``) is the truth, and when the consumer disappears —
@@ -20,7 +22,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Coroutine
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import nats.errors
@@ -31,30 +32,17 @@ from nats.js import JetStreamContext, api
 from vecfleet.cluster.nats_errors import translate, translating
 from vecfleet.cluster.nats_thread import NatsThread
 from vecfleet.errors import CollectionNotFound
+from vecfleet.node.log_source import TailBatch, TailRecord
 from vecfleet.types import Seq
+
+__all__ = ["JetStreamTail", "TailBatch", "TailRecord"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 ERR_STREAM_NOT_FOUND = 10059
 
 
-@dataclass(frozen=True)
-class TailRecord:
-    seq: Seq
-    data: bytes
-    published_at: float  # server time of the publish, Unix seconds
-    pending: int  # records left on the subject after this one when it was delivered
-
-
-@dataclass(frozen=True)
-class TailBatch:
-    """Records in stream order; ``caught_up``: nothing was left after them on the server."""
-
-    records: list[TailRecord]
-    caught_up: bool
-
-
-class LogTail:
+class JetStreamTail:
     """An ordered reader of one subject; not thread-safe (one follower owns it)."""
 
     def __init__(
@@ -98,10 +86,12 @@ class LogTail:
             )
         except TimeoutError:
             return self._after_silence()
-        records = [record for record in map(_record, msgs) if record.seq >= self.next_seq]
+        fresh = [msg for msg in msgs if _seq(msg) >= self.next_seq]
+        records = [_record(msg) for msg in fresh]
         if records:
             self.next_seq = records[-1].seq + 1
-            self._pending = records[-1].pending
+            # records left on the subject after the last one when it was delivered
+            self._pending = int(fresh[-1].metadata.num_pending or 0)
         else:
             self._pending = 0
         return TailBatch(records, caught_up=self._pending == 0)
@@ -194,11 +184,13 @@ class LogTail:
             log.debug("deleting the consumer of %s: %s", self.subject, exc)
 
 
+def _seq(msg: Msg) -> Seq:
+    return int(msg.metadata.sequence.stream)
+
+
 def _record(msg: Msg) -> TailRecord:
-    meta = msg.metadata
     return TailRecord(
-        seq=int(meta.sequence.stream),
+        seq=_seq(msg),
         data=bytes(msg.data),
-        published_at=meta.timestamp.timestamp(),
-        pending=int(meta.num_pending or 0),
+        published_at=msg.metadata.timestamp.timestamp(),  # server time of the publish
     )

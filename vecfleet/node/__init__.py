@@ -1,9 +1,10 @@
 """Nodes host shard replicas and answer the gateway's reads.
 
-* ``base``     the seams: ``ReplicaView`` (what the service needs of a replica), ``NodeAPI``
-* ``service``  ``NodeService``: the node's API over the replicas it hosts
-* ``replica``  ``Replica``: an engine shard kept current from the shard's JetStream subject
+* ``base``       the seams: ``ReplicaView`` (what the service needs of a replica), ``NodeAPI``
+* ``log_source`` the seam to a shard's log: ``ShardLogSource``, ``ShardLog``, ``LogTail``
+* ``service``    ``NodeService``: the node's API over the replicas it hosts
+* ``replica``    ``Replica``: an engine shard kept current from the shard's log
 
 Nothing is imported here on purpose: the gateway imports ``vecfleet.node.base`` for the
-protocols and must not pay for the engine, FAISS and NATS that ``replica`` pulls in.
+protocols and must not pay for the engine and FAISS that ``replica`` pulls in.
 """

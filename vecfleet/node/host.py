@@ -10,7 +10,7 @@ learn of writes. A replica whose log advanced since its last snapshot is snapsho
 
 ::
 
-    catalog ──placement──▶ NodeHost ──open/close──▶ Replica ──follows──▶ JetStream subject
+    catalog ──placement──▶ NodeHost ──open/close──▶ Replica ──follows──▶ the shard's log
                               │                        ▲
                               └──heartbeat──▶ members  └── NodeService answers reads
 """

@@ -1,31 +1,34 @@
-"""A shard replica: an engine ``Database`` kept up to date from the shard's JetStream subject.
+"""A shard replica: an engine ``Database`` kept up to date from the shard's log.
 
-Every replica of a shard reads the same subject in the same order and applies each record
-idempotently by sequence (``Database.apply_record``), so replicas converge with no
-protocol between them; the log is the only coordination (docs/cluster-log.md).
+The log comes from a ``ShardLogSource`` (``vecfleet.node.log_source``) the composition
+root injects: a JetStream subject in cluster mode, a local write-ahead log in embedded
+mode; the replica never knows which. Every replica of a shard reads the same log in the
+same order and applies each record idempotently by sequence (``Database.apply_record``),
+so replicas converge with no protocol between them; the log is the only coordination
+(docs/cluster-log.md).
 
 Open: if the blob store holds a newer snapshot than the local data directory, download it
-and install it beside the local ones; open the ``Database`` over a read-only
-``JetStreamLog`` (newest local snapshot + replay of the subject after it); then start the
-follower thread, which tails the subject from ``applied_seq + 1`` and applies each record.
+and install it beside the local ones; open the ``Database`` over the read-only
+``ShardLog`` (newest local snapshot + replay of the log after it); then start the
+follower thread, which tails the log from ``applied_seq + 1`` and applies each record.
 
 A record the follower never saw may have been purged (another replica stored a newer
-snapshot and trimmed the subject while this one lagged or was away). Gaps in sequences
-are normal (other shards share the numbering), so the follower checks the subject's purge
-floor whenever a batch starts past ``applied_seq + 1``; if the floor passed
+snapshot and trimmed the log while this one lagged or was away). Gaps in sequences
+are normal (on JetStream other shards share the numbering), so the follower checks the
+log's purge floor whenever a batch starts past ``applied_seq + 1``; if the floor passed
 ``applied_seq + 1``, the replica *resyncs*: closes its database and opens it again, which
 installs the newer snapshot. The same check runs once after every open, because a purge
 can also land during the replay.
 
 States::
 
-    opening ──▶ following ◀──▶ disconnected     (NATS down: retry with backoff, keep serving)
+    opening ──▶ following ◀──▶ disconnected     (log unreachable: retry with backoff, serve)
                   │   ▲
                   ▼   │
                 resyncing                         (records purged under it: reload snapshot)
                   │
     following ──▶ failed      a record that does not decode; serving stops growing, lag grows
-    following ──▶ dropped     the collection's stream is gone; the node must discard us
+    following ──▶ dropped     the collection's log is gone; the node must discard us
     any ──close()──▶ closed
 
 Reads never wait for the follower unless asked: ``wait_for(seq)`` is for ``session`` and
@@ -42,12 +45,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vecfleet.cluster.blobstore import BlobStore
 from vecfleet.cluster.blobstore.archive import fsync_dir, link_tree
-from vecfleet.cluster.jetstream_log import JetStreamLog
-from vecfleet.cluster.log_tail import LogTail, TailBatch
-from vecfleet.cluster.nats_thread import NatsThread
-from vecfleet.cluster.subjects import check_shard, cluster_collection_name
+from vecfleet.cluster.blobstore.base import BlobStore
 from vecfleet.engine.api import CollectionHandle
 from vecfleet.engine.database import Database, DatabaseSettings
 from vecfleet.engine.snapshot import (
@@ -65,6 +64,7 @@ from vecfleet.errors import (
     Unavailable,
     VecfleetError,
 )
+from vecfleet.node.log_source import LogTail, ShardLogSource, TailBatch
 from vecfleet.types import Seq
 
 log = logging.getLogger(__name__)
@@ -96,14 +96,19 @@ class ReplicaStats:
 
 
 class Replica:
-    """One replica of ``collection``'s shard ``shard``, opened and following on return."""
+    """One replica of ``collection``'s shard ``shard``, opened and following on return.
+
+    ``logs`` gives the shard's log, ``blobstore`` holds the snapshots replicas share;
+    ``poll_s`` is the longest the follower waits for a record before it asks again and
+    ``timeout_s`` the longest one call to the log may take (``close`` waits for both).
+    """
 
     def __init__(
         self,
         collection: str,
         shard: int,
         data_dir: str | Path,
-        nats: NatsThread,
+        logs: ShardLogSource,
         blobstore: BlobStore,
         *,
         settings: DatabaseSettings | None = None,
@@ -111,8 +116,9 @@ class Replica:
         timeout_s: float = 5.0,
         batch_records: int = 256,
     ) -> None:
-        self.collection = cluster_collection_name(collection)
-        self.shard = check_shard(shard)
+        self._log = logs.open_log(collection, shard)  # validates both for its medium
+        self.collection = collection
+        self.shard = shard
         self.data_dir = Path(data_dir)
         self.settings = settings or DatabaseSettings()
         self.poll_s = poll_s
@@ -120,7 +126,6 @@ class Replica:
         self.batch_records = batch_records
         self.stats = ReplicaStats()
         self._blobstore = blobstore
-        self._log = JetStreamLog(nats, collection, shard, writable=False, timeout_s=timeout_s)
         self._db_lock = threading.RLock()  # swaps of _db (resync) vs. readers of it
         self._snapshot_lock = threading.Lock()
         self._applied = threading.Condition()
@@ -129,7 +134,7 @@ class Replica:
         self._failure: BaseException | None = None
         self._last_seen: Seq = 0
         self._unapplied_since: float | None = None  # publish time of the oldest unapplied
-        self._caught_up_at = 0.0  # monotonic time the server last confirmed nothing pending
+        self._caught_up_at = 0.0  # monotonic time the log last confirmed nothing pending
         self._db = self._open_database()
         self._state = FOLLOWING
         self._thread = threading.Thread(
@@ -140,7 +145,7 @@ class Replica:
     # ------------------------------------------------------------------ reads
     @property
     def applied_seq(self) -> Seq:
-        """Stream sequence of the newest record this replica has applied."""
+        """Log sequence of the newest record this replica has applied."""
         return self._db.applied_seq
 
     @property
@@ -164,9 +169,9 @@ class Replica:
     def lag_ms(self) -> float:
         """0 when caught up; else the age of the oldest record not applied yet.
 
-        "Caught up" needs a recent confirmation from the server (within two polls): a
-        replica cut off from NATS does not know what it misses, so its lag is the time
-        since it last knew it had everything. When records wait on the server but were
+        "Caught up" needs a recent confirmation from the log (within two polls): a
+        replica cut off from its log does not know what it misses, so its lag is the time
+        since it last knew it had everything. When records wait in the log but were
         not fetched yet, their age is bounded by that of the last record applied.
         """
         if self._unapplied_since is not None:
@@ -175,12 +180,12 @@ class Replica:
         return 0.0 if silent_s <= 2 * self.poll_s + 1.0 else silent_s * 1000.0
 
     def wait_for(self, seq: Seq, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds until every record of this shard up to stream
+        """Wait up to ``timeout`` seconds until every record of this shard up to log
         sequence ``seq`` is applied (``ReplicaView``); False if that did not happen in time.
 
         ``seq`` may belong to another shard (a client's last write elsewhere), so
         ``applied_seq`` may never equal it: the replica waits for the newest record of its
-        own shard at or below ``seq``, bounded by asking the stream for the shard's last
+        own shard at or below ``seq``, bounded by asking the log for the shard's last
         sequence. A True answer therefore does not imply ``applied_seq >= seq``.
         """
         deadline = time.monotonic() + timeout
@@ -206,7 +211,7 @@ class Replica:
 
     # ------------------------------------------------------------------ snapshots
     def snapshot(self) -> SnapshotInfo:
-        """Snapshot locally, upload it, then purge the subject below it."""
+        """Snapshot locally, upload it, then purge the log below it."""
         with self._snapshot_lock:
             for _attempt in range(3):
                 with self._db_lock:
@@ -255,14 +260,14 @@ class Replica:
                 raise
             snapshot_seq = int(db.recovery.get("snapshot_seq", 0))
             if floor_after > floor_before and floor_after > snapshot_seq + 1:
-                # The subject was purged while we replayed it: some records may have
+                # The log was purged while we replayed it: some records may have
                 # vanished before the replay reached them. The snapshot that allowed the
                 # purge is stored by now; start again from it.
                 log.info("%s/%d: purged during replay; reopening", self.collection, self.shard)
                 db.close()
                 continue
             self._last_seen = db.applied_seq
-            self._caught_up_at = time.monotonic()  # the replay read to the subject's end
+            self._caught_up_at = time.monotonic()  # the replay read to the log's end
             return db
 
     # ------------------------------------------------------------------ following
@@ -329,7 +334,7 @@ class Replica:
                 with self._applied:
                     self._applied.notify_all()
             if not batch.caught_up:
-                self._unapplied_since = records[-1].published_at  # more wait on the server
+                self._unapplied_since = records[-1].published_at  # more wait in the log
         if batch.caught_up:
             self._unapplied_since = None
             self._caught_up_at = time.monotonic()
