@@ -12,6 +12,7 @@ is derandomized with a fixed seed, so a failure reproduces on the next run.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -35,6 +36,19 @@ DIM = 4
 SEEDED = "seeded"
 SEED = 20240607
 MAX_EXAMPLES = 25
+# What a schema cannot say, because it depends on the collection a request names: a
+# vector's length is the collection's dim, a text needs a collection of the model's dim,
+# cosine refuses a zero vector, and a filter must fit the declared type of each field.
+PER_COLLECTION = [
+    re.compile(p)
+    for p in (
+        r"vector must have shape \(\d+,\), got",
+        r"vector must have \d+ numbers",
+        r"holds \d+-d vectors but the server's model",
+        r"is all zeros; cosine needs a non-zero vector",
+        r"\"code\":\"invalid_filter\"",
+    )
+]
 
 
 def _seed(url: str) -> None:
@@ -42,7 +56,11 @@ def _seed(url: str) -> None:
         created = http.post("/v1/collections", json={"name": SEEDED, "dim": DIM})
         assert created.status_code == 201, created.text
         points: list[dict[str, Any]] = [
-            {"id": i, "vector": [(i * 3 + j) % 5 / 5 + 0.1 for j in range(DIM)], "payload": {"n": i}}
+            {
+                "id": i,
+                "vector": [(i * 3 + j) % 5 / 5 + 0.1 for j in range(DIM)],
+                "payload": {"n": i},
+            }
             for i in range(12)
         ]
         points.append({"id": "text", "text": "a seeded text point", "payload": {"n": -1}})
@@ -96,32 +114,56 @@ def _schema(url: str, parameters: dict[str, str] | None = None) -> Any:
     return schemathesis.openapi.from_url(f"{url}/openapi.json", config=config)
 
 
-def _run(schema: Any) -> tuple[int, list[str]]:
-    """Runs every phase the CLI runs; returns the number of cases and each failure."""
-    cases = 0
+def _collection_dependent(check: str, status: int, body: bytes) -> bool:
+    """A refusal no schema can foresee: it depends on the collection the request names."""
+    if check != "positive_data_acceptance" or status != 422:
+        return False
+    return any(pattern.search(body.decode(errors="replace")) for pattern in PER_COLLECTION)
+
+
+def _run(schema: Any) -> tuple[int, int, list[str]]:
+    """Runs every phase the CLI runs; returns the cases, the exempt refusals and failures."""
+    cases = exempt = 0
     failures: list[str] = []
     for event in from_schema(schema).execute():
         if isinstance(event, events.ScenarioFinished):
-            cases += len(event.recorder.cases)
-            for checks in event.recorder.checks.values():
+            recorder = event.recorder
+            cases += len(recorder.cases)
+            for case_id, checks in recorder.checks.items():
+                interaction = recorder.interactions.get(case_id)
+                response = interaction.response if interaction is not None else None
+                status = response.status_code if response is not None else 0
+                body = response.content if response is not None else b""
                 for check in checks:
-                    if check.failure_info is not None:
-                        failure = check.failure_info.failure
-                        failures.append(
-                            f"{event.recorder.label} [{event.phase.value}] {check.name}: "
-                            f"{failure.title}\n{failure.message}\n{check.failure_info.code_sample}"
-                        )
+                    if check.failure_info is None:
+                        continue
+                    if _collection_dependent(check.name, status, body):
+                        exempt += 1
+                        continue
+                    failure = check.failure_info.failure
+                    failures.append(
+                        f"{recorder.label} [{event.phase.value}] {check.name}: {failure.title}\n"
+                        f"{failure.message}\n{check.failure_info.code_sample}\n"
+                        f"-> {status} {body[:300]!r}"
+                    )
         elif isinstance(event, events.NonFatalError | events.FatalError):
             failures.append(f"{getattr(event, 'label', '')}: error {event.info.format()}")
-    return cases, failures
+    return cases, exempt, failures
 
 
+# The engine casts a query to float32 before it refuses infinities; numpy warns on the way.
+OVERFLOW = pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
+
+
+@OVERFLOW
 def test_generated_collection_names(base_url: str) -> None:
-    cases, failures = _run(_schema(base_url))
+    cases, exempt, failures = _run(_schema(base_url))
+    print(f"{cases} cases, {exempt} refused for the collection they named")
     assert not failures, "\n\n".join(sorted(set(failures)))
     assert cases >= 300, cases
 
 
+@OVERFLOW
 def test_on_a_seeded_collection(base_url: str) -> None:
     # Dropping the seeded collection would leave every later case a 404.
     schema = (
@@ -129,6 +171,7 @@ def test_on_a_seeded_collection(base_url: str) -> None:
         .include(path_regex=r"\{name\}")
         .exclude(method="DELETE", path="/v1/collections/{name}")
     )
-    cases, failures = _run(schema)
+    cases, exempt, failures = _run(schema)
+    print(f"{cases} cases, {exempt} refused for the collection they named")
     assert not failures, "\n\n".join(sorted(set(failures)))
     assert cases >= 300, cases
