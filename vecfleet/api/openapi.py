@@ -78,6 +78,7 @@ OPERATIONS: list[tuple[str, str, str, type | None, type, int]] = [
 ]
 
 _SEARCH = "/v1/collections/{name}/search"
+_NAME = msgspec.json.schema(s.CollectionName)
 # Query and header parameters of operations that take no body, by (method, path).
 PARAMETERS: dict[tuple[str, str], list[dict[str, Any]]] = {
     ("get", _SEARCH): [
@@ -87,7 +88,12 @@ PARAMETERS: dict[tuple[str, str], list[dict[str, Any]]] = {
             "required": True,
             "description": "the text to search for, embedded by the server's model; "
             "longer texts go in the body of POST .../search",
-            "schema": {"type": "string", "minLength": 1, "maxLength": s.GET_MAX_PARAM_CHARS},
+            "schema": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": s.GET_MAX_PARAM_CHARS,
+                "pattern": s.NON_SPACE,
+            },
         },
         {
             "name": "limit",
@@ -99,15 +105,16 @@ PARAMETERS: dict[tuple[str, str], list[dict[str, Any]]] = {
             "name": "filter",
             "in": "query",
             "required": False,
-            "description": "a filter as URL-encoded JSON, as in the POST form",
-            "schema": {"type": "string", "maxLength": s.GET_MAX_PARAM_CHARS},
+            "description": "a filter as URL-encoded JSON, as in the POST form; at most "
+            f"{s.GET_MAX_PARAM_CHARS} characters of JSON",
+            "content": {"application/json": {"schema": {"type": "object"}}},
         },
         {
             "name": "If-None-Match",
             "in": "header",
             "required": False,
             "description": "an ETag from an earlier answer: 304 while it is still current",
-            "schema": {"type": "string", "maxLength": 256},
+            "schema": {"type": "string"},
         },
     ],
 }
@@ -124,6 +131,38 @@ RESPONSE_HEADERS: dict[tuple[str, str], dict[str, str]] = {
     ("get", _SEARCH): {**_SERVING_HEADERS, **_ETAG_HEADERS},
 }
 NOT_MODIFIED: set[tuple[str, str]] = {("get", _SEARCH)}
+# Operations whose body may be left out: the server reads no body as ``{}``.
+OPTIONAL_BODY: set[tuple[str, str]] = {
+    ("post", "/v1/collections/{name}/points/count"),
+    ("post", "/v1/collections/{name}/points/scroll"),
+}
+
+
+def _given(field: str, json_type: str) -> dict[str, Any]:
+    """Schema of an object whose ``field`` is present and not null."""
+    return {"required": [field], "properties": {field: {"type": json_type}}}
+
+
+# A session read names the write it must see (gateway ``read_options``).
+_SESSION_NEEDS_SEQ = {
+    "anyOf": [
+        {"properties": {"consistency": {"enum": ["strong", "bounded", "eventual", None]}}},
+        _given("seq", "integer"),
+    ]
+}
+# Rules across fields that the gateway enforces and struct types cannot state, by struct.
+ACROSS_FIELDS: dict[str, list[dict[str, Any]]] = {
+    # ValidateStage.prepare: a vector or a text, never both.
+    "SearchIn": [
+        {"oneOf": [_given("vector", "array"), _given("text", "string")]},
+        _SESSION_NEEDS_SEQ,
+    ],
+    # Gateway.upsert: a vector or a text; with both, the vector is stored.
+    "PointWire": [{"anyOf": [_given("vector", "array"), _given("text", "string")]}],
+    "GetIn": [_SESSION_NEEDS_SEQ],
+    "CountIn": [_SESSION_NEEDS_SEQ],
+    "ScrollIn": [_SESSION_NEEDS_SEQ],
+}
 
 ERROR_STATUSES = {
     "400": "The body is not JSON",
@@ -150,6 +189,8 @@ def build_openapi() -> dict[str, Any]:
     _, components = msgspec.json.schema_components(
         structs, ref_template="#/components/schemas/{name}"
     )
+    for name, rules in ACROSS_FIELDS.items():
+        components[name]["allOf"] = rules
     paths: dict[str, dict[str, Any]] = {}
     for method, path, summary, request, response, status in OPERATIONS:
         op: dict[str, Any] = {
@@ -173,14 +214,12 @@ def build_openapi() -> dict[str, Any]:
             op["responses"]["304"] = {"description": "Not modified: the ETag is still current"}
         parameters = list(PARAMETERS.get((method, path), []))
         if "{name}" in path:
-            parameters.insert(
-                0, {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
-            )
+            parameters.insert(0, {"name": "name", "in": "path", "required": True, "schema": _NAME})
         if parameters:
             op["parameters"] = parameters
         if request is not None:
             op["requestBody"] = {
-                "required": True,
+                "required": (method, path) not in OPTIONAL_BODY,
                 "content": {"application/json": {"schema": _ref(request)}},
             }
         paths.setdefault(path, {})[method] = op

@@ -33,6 +33,16 @@ CollectionName = Annotated[
     ),
 ]
 Dim = Annotated[int, Meta(ge=1, le=MAX_DIM)]
+# Vectors are stored as float32: a larger magnitude would become infinite.
+FLOAT32_MAX = 3.4028234663852886e38
+Vector = list[Annotated[float, Meta(ge=-FLOAT32_MAX, le=FLOAT32_MAX)]]
+PayloadFieldName = Annotated[
+    str,
+    Meta(
+        pattern=r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$",
+        description="1-64 letters, digits, '_' or '-', starting with a letter or '_'",
+    ),
+]
 Consistency = Annotated[
     Literal["strong", "session", "bounded", "eventual"],
     Meta(
@@ -46,10 +56,13 @@ WriteSeq = Annotated[
     int, Meta(ge=0, description="sequence of the caller's last write, for session reads")
 ]
 Limit = Annotated[int, Meta(ge=1, le=MAX_LIMIT)]
+# Texts of only white space are refused (gateway ``check_text``).
+NON_SPACE = r"\S"
 Text = Annotated[
     str,
     Meta(
         min_length=1,
+        pattern=NON_SPACE,
         description=(
             "embedded by the server's model; must hold a non-space character; "
             f"over {MAX_TEXT_CHARS} characters is a 413"
@@ -67,13 +80,13 @@ class CreateCollectionIn(Strict):
     dim: Dim
     metric: Metric = "cosine"
     index: IndexKind = "hnsw"
-    payload_schema: dict[str, FieldType] = {}
+    payload_schema: dict[PayloadFieldName, FieldType] = {}
     settings: dict[str, Any] = {}
 
 
 class PointWire(Strict):
     id: PointIdWire
-    vector: list[float] | None = None
+    vector: Vector | None = None
     text: Text | None = None
     payload: dict[str, Any] | None = None
 
@@ -138,7 +151,7 @@ Offset = Annotated[
 
 
 class SearchIn(Strict):
-    vector: list[float] | None = None
+    vector: Vector | None = None
     text: Text | None = None
     limit: Limit = 10
     filter: Filter | None = None
