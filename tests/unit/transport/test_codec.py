@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from vecfleet.errors import MalformedRequest, ValidationError
-from vecfleet.models import Hit, Point
+from vecfleet.models import Hit, Point, ReadGate, ScrollPage, SearchOptions, SearchResult
 from vecfleet.node.base import NodeHealth, NodeStatus, ReplicaStatus
 from vecfleet.transport import codec
 from vecfleet.transport.proto import vecfleet_pb2 as pb
@@ -147,25 +147,60 @@ def test_bad_json_is_malformed_and_unencodable_is_invalid() -> None:
 
 
 # ---------------------------------------------------------------------- hits and points
-@given(st.lists(st.lists(HITS, max_size=4), max_size=4))
-def test_results_round_trip(results: list[list[Hit]]) -> None:
-    wire = codec.results_to_proto(results).SerializeToString()
-    back = codec.results_from_proto(pb.SearchResponse.FromString(wire))
-    assert [len(hits) for hits in back] == [len(hits) for hits in results]
-    for got_hits, want_hits in zip(back, results, strict=True):
+PLANS = st.lists(
+    st.fixed_dictionaries(
+        {"strategy": st.sampled_from(["exact", "hnsw"]), "rows": st.integers(0, 10**6)}
+    ),
+    max_size=3,
+)
+
+
+@given(st.lists(st.lists(HITS, max_size=4), max_size=4), PLANS)
+def test_results_round_trip(results: list[list[Hit]], plan: list[dict[str, Any]]) -> None:
+    wire = codec.result_to_proto(SearchResult(results, plan)).SerializeToString()
+    back = codec.result_from_proto(pb.SearchResponse.FromString(wire))
+    assert [len(hits) for hits in back.hits] == [len(hits) for hits in results]
+    for got_hits, want_hits in zip(back.hits, results, strict=True):
         assert all(same(g, w) for g, w in zip(got_hits, want_hits, strict=True))
+    assert back.plan == plan
 
 
 def test_empty_results_stay_empty() -> None:
-    assert codec.results_from_proto(codec.results_to_proto([])) == []
-    assert codec.results_from_proto(codec.results_to_proto([[], []])) == [[], []]
+    assert codec.result_from_proto(codec.result_to_proto(SearchResult([]))).hits == []
+    assert codec.result_from_proto(codec.result_to_proto(SearchResult([[], []]))).hits == [[], []]
 
 
 def test_payload_none_and_empty_payload_stay_different() -> None:
     hits = [[Hit("a", 0.5, None), Hit("b", 0.25, {})]]
-    back = codec.results_from_proto(codec.results_to_proto(hits))
+    back = codec.result_from_proto(codec.result_to_proto(SearchResult(hits))).hits
     assert back[0][0].payload is None
     assert back[0][1].payload == {}
+
+
+OPTIONS = st.builds(
+    SearchOptions,
+    limit=st.integers(-5, 10_000),
+    filter=st.one_of(st.none(), st.just({"group": {"$in": [1, 2]}})),
+    params=st.one_of(st.none(), st.just({"ef": 128})),
+    with_payload=st.booleans(),
+    with_vectors=st.booleans(),
+    score_threshold=st.one_of(st.none(), st.floats(allow_nan=False, allow_infinity=False)),
+    offset=st.integers(0, 10_000),
+)
+
+
+@given(OPTIONS)
+def test_search_options_round_trip(options: SearchOptions) -> None:
+    wire = codec.options_to_proto(options).SerializeToString()
+    assert codec.options_from_proto(pb.SearchOptions.FromString(wire)) == options
+
+
+def test_scroll_page_round_trip() -> None:
+    for page in (ScrollPage(), ScrollPage({"a": 1}, 7, 0), ScrollPage(None, 3, 99)):
+        request = pb.ScrollRequest(collection="c", shard=0, **codec.page_to_proto(page))
+        assert (
+            codec.page_from_proto(pb.ScrollRequest.FromString(request.SerializeToString())) == page
+        )
 
 
 @given(st.lists(st.builds(Point, IDS, PAYLOADS, st.one_of(st.none(), VECTORS)), max_size=5))
@@ -179,12 +214,15 @@ def test_points_round_trip(points: list[Point]) -> None:
 # ---------------------------------------------------------------------- node state
 @pytest.mark.parametrize(("min_seq", "max_lag_ms"), [(0, None), (42, None), (7, 250.0), (0, 0.0)])
 def test_gate_round_trip(min_seq: int, max_lag_ms: float | None) -> None:
-    message = pb.ReadGate.FromString(codec.gate_to_proto(min_seq, max_lag_ms).SerializeToString())
-    assert codec.gate_from_proto(message) == (min_seq, max_lag_ms)
+    gate = ReadGate(min_seq, max_lag_ms, 1.5)
+    message = pb.ReadGate.FromString(codec.gate_to_proto(gate).SerializeToString())
+    # The timeout travels as the call's gRPC deadline, not in the message.
+    assert codec.gate_from_proto(message, 1.5) == gate
 
 
 def test_negative_min_seq_means_no_wait() -> None:
-    assert codec.gate_from_proto(codec.gate_to_proto(-5, None)) == (0, None)
+    back = codec.gate_from_proto(codec.gate_to_proto(ReadGate(-5, None)), 2.0)
+    assert back == ReadGate(0, None, 2.0)
 
 
 def test_status_and_health_round_trip() -> None:
