@@ -18,7 +18,7 @@ import pytest
 from tests.cluster.conftest import LocalCluster
 from tests.live_server import LiveServer
 
-DIM = 16
+DIM = 384
 N = 300
 NAME = "one_path"
 

@@ -25,11 +25,16 @@ class CollectionEntry(msgspec.Struct, frozen=True):
 
 
 class ReplicaReport(msgspec.Struct, frozen=True):
+    """One hosted replica as its node reports it; ``created_at`` names the incarnation of
+    the collection it follows (its ``CollectionEntry.created_at``), so a report about a
+    dropped collection of the same name is never taken for the new one."""
+
     collection: str
     shard: int
     applied_seq: int
     lag_ms: float
     points: int = 0
+    created_at: float = 0.0
 
 
 class MemberRecord(msgspec.Struct, frozen=True):

@@ -21,6 +21,7 @@ it waits for the connection up to its timeout and then raises ``Unavailable``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import nats.js.errors
@@ -31,6 +32,7 @@ from vecfleet.cluster.nats_errors import translating
 from vecfleet.cluster.subjects import (
     cluster_collection_name,
     shard_subject,
+    snapshot_bucket,
     stream_name,
     stream_subjects,
 )
@@ -101,10 +103,13 @@ class ShardLogWriter:
                 )
 
     async def delete_stream(self, collection: str) -> bool:
-        """Delete the collection's stream and every record in it; False if it was absent."""
+        """Delete the collection's stream, every record in it and its snapshots (a
+        collection made again under the name must not load them); False if it was absent."""
         name = stream_name(collection)
         with translating(f"deleting stream {name}"):
             await self._wait_connected(time.monotonic() + self.timeout_s)
+            with contextlib.suppress(nats.js.errors.NotFoundError):
+                await self._js.delete_object_store(snapshot_bucket(collection))
             try:
                 return bool(await self._js.delete_stream(name))
             except nats.js.errors.NotFoundError:

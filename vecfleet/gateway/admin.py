@@ -109,6 +109,8 @@ class CollectionAdmin:
         """
         entry = self.view.collection(name).entry
         wanted = {(node, s) for s, nodes in enumerate(entry.placement) for node in nodes}
+        # Reports about an earlier collection of this name (dropped, made again) do not
+        # count: their sequences belong to a log that is gone.
         deadline = time.monotonic() + self.timeout_s * 2
         while time.monotonic() < deadline:
             members = await self.catalog.members()
@@ -116,7 +118,9 @@ class CollectionAdmin:
                 (m.node_id, r.shard)
                 for m in members.values()
                 for r in m.replicas
-                if r.collection == name and r.applied_seq >= seqs[r.shard]
+                if r.collection == name
+                and r.created_at == entry.created_at
+                and r.applied_seq >= seqs[r.shard]
             }
             if wanted <= opened:
                 await self.view.refresh()

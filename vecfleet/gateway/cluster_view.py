@@ -110,10 +110,14 @@ class ClusterView:
         seen: dict[str, int] = {}
         for member in self.members.values():
             for r in member.replicas:
-                seen[r.collection] = max(seen.get(r.collection, 0), r.applied_seq)
+                entry = entries.get(r.collection)
+                if entry is not None and r.created_at == entry.created_at:
+                    seen[r.collection] = max(seen.get(r.collection, 0), r.applied_seq)
         fresh = {}
         for name, entry in entries.items():
             old = self._collections.get(name)
+            if old is not None and old.entry.created_at != entry.created_at:
+                old = None  # dropped and made again: nothing of the old one carries over
             known = max(old.applied_seq if old else 0, seen.get(name, 0))
             config = old.config if old else CollectionConfig.from_dict(entry.config)
             fresh[name] = ClusterCollection(name, config, entry, known)

@@ -58,6 +58,7 @@ class NodeHost:
         self.heartbeat_s = heartbeat_s
         self.snapshot_every_s = snapshot_every_s
         self.replicas: dict[ReplicaKey, Replica] = {}
+        self._incarnations: dict[ReplicaKey, float] = {}  # created_at each replica follows
         self._snapshotted: dict[ReplicaKey, tuple[int, float]] = {}
         self._opening: set[ReplicaKey] = set()
         self._openers: set[asyncio.Task[None]] = set()
@@ -115,15 +116,21 @@ class NodeHost:
         }
         for key in sorted(wanted - set(self.replicas) - self._opening):
             self._opening.add(key)
-            task = asyncio.create_task(self._open(key), name=f"open-{key[0]}-{key[1]}")
+            created_at = entries[key[0]].created_at
+            task = asyncio.create_task(self._open(key, created_at), name=f"open-{key[0]}-{key[1]}")
             self._openers.add(task)
             task.add_done_callback(self._openers.discard)
         for name in {k[0] for k in self.replicas if k[0] not in entries}:
             if await self.catalog.collection(name) is None:  # confirmed, not a missed key
                 for key in [k for k in self.replicas if k[0] == name]:
                     await self._drop(key)
+        # A collection dropped and made again under its name between two rounds: the
+        # replica follows a log that is gone; drop it, the next round opens the new one.
+        for key in [k for k in self.replicas if k[0] in entries]:
+            if self._incarnations.get(key) != entries[key[0]].created_at:
+                await self._drop(key)
 
-    async def _open(self, key: ReplicaKey) -> None:
+    async def _open(self, key: ReplicaKey, created_at: float) -> None:
         loop = asyncio.get_running_loop()
         try:
             replica = await loop.run_in_executor(
@@ -135,6 +142,7 @@ class NodeHost:
         finally:
             self._opening.discard(key)
         self.replicas[key] = replica
+        self._incarnations[key] = created_at
         self.service.add_replica(replica)
         self._snapshotted[key] = (replica.applied_seq, time.monotonic())
         log.info("node %s hosts %s/%d at seq %d", self.node_id, *key, replica.applied_seq)
@@ -143,6 +151,7 @@ class NodeHost:
         replica = self.replicas.pop(key)
         self.service.remove_replica(*key)
         self._snapshotted.pop(key, None)
+        self._incarnations.pop(key, None)
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, replica.close)
         directory = self._replica_dir(key)
@@ -159,8 +168,11 @@ class NodeHost:
                 points = len(replica.handle())
             except Exception:  # resyncing or dropped this instant
                 points = 0
+            created_at = self._incarnations.get((name, shard), 0.0)
             reports.append(
-                ReplicaReport(name, shard, replica.applied_seq, replica.lag_ms(), points)
+                ReplicaReport(
+                    name, shard, replica.applied_seq, replica.lag_ms(), points, created_at
+                )
             )
         return MemberRecord(self.node_id, self.address, reports, self._serving)
 

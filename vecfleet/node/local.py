@@ -154,7 +154,14 @@ class LocalCatalog:
     async def members(self) -> dict[str, MemberRecord]:
         node_id = self.service.node_id
         reports = [
-            ReplicaReport(r.collection, r.shard, r.applied_seq, r.lag_ms(), len(r.handle()))
+            ReplicaReport(
+                r.collection,
+                r.shard,
+                r.applied_seq,
+                r.lag_ms(),
+                len(r.handle()),
+                self._created.get(r.collection, 0.0),
+            )
             for r in self.service.replicas()
         ]
         record = MemberRecord(node_id, IN_PROCESS, reports, True, time.time())
