@@ -426,7 +426,7 @@ def _timed(fn: Callable[[], Any], repeats: int) -> float:
 def in_process_group(opts: argparse.Namespace, vectors: np.ndarray) -> list[dict[str, Any]]:
     import vecfleet
     from vecfleet.gateway import Gateway
-    from vecfleet.gateway.local_backend import LocalBackend
+    from vecfleet.runtime import embedded_data_plane
 
     db = vecfleet.connect(opts.data_dir)
     rows: list[dict[str, Any]] = []
@@ -460,7 +460,7 @@ def in_process_group(opts: argparse.Namespace, vectors: np.ndarray) -> list[dict
                 }
             )
         for conns in opts.connections:
-            gateway = Gateway(LocalBackend(db), None)
+            gateway = Gateway(embedded_data_plane(db), None)
             rows.append(asyncio.run(_gateway_run(gateway, vectors, conns)))
     finally:
         db.close()
@@ -475,6 +475,8 @@ def in_process_group(opts: argparse.Namespace, vectors: np.ndarray) -> list[dict
 
 
 async def _gateway_run(gateway: Any, vectors: np.ndarray, concurrency: int) -> dict[str, Any]:
+    from vecfleet.models import SearchRequest
+
     lat: list[float] = []
     queue = list(vectors)
 
@@ -482,9 +484,10 @@ async def _gateway_run(gateway: Any, vectors: np.ndarray, concurrency: int) -> d
         while queue:
             q = queue.pop()
             t0 = time.perf_counter()
-            await gateway.search(COLLECTION, vector=q, limit=10)
+            await gateway.search(COLLECTION, SearchRequest(q))
             lat.append(time.perf_counter() - t0)
 
+    await gateway.start()
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     wall = time.perf_counter() - started
