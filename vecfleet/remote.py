@@ -33,8 +33,8 @@ from vecfleet.engine.config import CollectionConfig
 from vecfleet.engine.payload.schema import PayloadSchema
 from vecfleet.engine.validate import (
     check_ids,
-    check_limit,
     check_matrix,
+    check_options,
     check_query,
     check_upsert,
 )
@@ -48,7 +48,7 @@ from vecfleet.errors import (
     ValidationError,
     VecfleetError,
 )
-from vecfleet.models import Hit, Point, WriteAck
+from vecfleet.models import Hit, Point, SearchOptions, WriteAck
 
 ERROR_CLASSES: dict[str, type[VecfleetError]] = {cls.code: cls for cls in ALL_ERRORS}
 SEARCHES_PER_REQUEST = 256  # at most the server's MAX_BATCH_SEARCHES
@@ -258,9 +258,12 @@ class RemoteCollection:
         filter: dict[str, Any] | None = None,
         params: dict[str, Any] | None = None,
         with_vectors: bool = False,
+        score_threshold: float | None = None,
+        offset: int = 0,
     ) -> list[Hit]:
         query = check_query(vector, self._dim)[0].tolist()
-        body = _search_body(query, limit, filter, params, with_vectors)
+        options = SearchOptions(limit, filter, params, True, with_vectors, score_threshold, offset)
+        body = _search_body(query, check_options(options))
         return _hits(self._db.request("POST", f"{self._path}/search", body))
 
     def search_batch(
@@ -270,12 +273,16 @@ class RemoteCollection:
         filter: dict[str, Any] | None = None,
         params: dict[str, Any] | None = None,
         with_vectors: bool = False,
+        score_threshold: float | None = None,
+        offset: int = 0,
     ) -> list[list[Hit]]:
         queries = check_matrix(vectors, self._dim).tolist()
+        options = SearchOptions(limit, filter, params, True, with_vectors, score_threshold, offset)
+        options = check_options(options)
         out: list[list[Hit]] = []
         for start in range(0, len(queries), SEARCHES_PER_REQUEST):
             chunk = queries[start : start + SEARCHES_PER_REQUEST]
-            searches = [_search_body(q, limit, filter, params, with_vectors) for q in chunk]
+            searches = [_search_body(q, options) for q in chunk]
             answer = self._db.request("POST", f"{self._path}/search/batch", {"searches": searches})
             out.extend(_hits(result) for result in answer["results"])
         return out
@@ -306,21 +313,9 @@ def _path(name: str) -> str:
     return f"/v1/collections/{quote(name, safe='')}"
 
 
-def _search_body(
-    vector: list[float],
-    limit: int,
-    filter: dict[str, Any] | None,
-    params: dict[str, Any] | None,
-    with_vectors: bool,
-) -> dict[str, Any]:
-    return {
-        "vector": vector,
-        "limit": check_limit(limit),
-        "filter": filter,
-        "params": params,
-        "with_payload": True,
-        "with_vectors": with_vectors,
-    }
+def _search_body(vector: list[float], options: SearchOptions) -> dict[str, Any]:
+    """The REST body of one search: the vector and the options, as the server reads them."""
+    return {"vector": vector, **msgspec.structs.asdict(options)}
 
 
 __all__ = [

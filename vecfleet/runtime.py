@@ -148,7 +148,7 @@ def build_data_plane(
     c = settings.cluster
     view = ClusterView(catalog, connect_node)
     router = Router(view, log)
-    writer = Writer(view, log)
+    writer = Writer(view, log, router)
     admin = CollectionAdmin(
         view,
         catalog,

@@ -204,6 +204,32 @@ def test_scroll_pages_through_everything(col: Any) -> None:
     assert sorted(seen) == sorted(f"p{i}" for i in range(N) if i % 5 < 2)
 
 
+def test_offset_pages_and_score_threshold_match_brute_force(col: Any, data: np.ndarray) -> None:
+    query = data[5] + 0.1 * data[6]
+    ranked = brute_force(data, query, 30)
+    assert [h.id for h in col.search(query, limit=10, offset=10)] == ranked[10:20]
+    assert [h.id for h in col.search(query, limit=5, offset=0)] == ranked[:5]
+    scores = [h.score for h in col.search(query, limit=30)]
+    threshold = (scores[7] + scores[8]) / 2
+    kept = col.search(query, limit=30, score_threshold=threshold)
+    assert [h.id for h in kept] == ranked[:8]
+    assert col.search(query, limit=5, offset=6, score_threshold=threshold)[0].id == ranked[6]
+    batch = col.search_batch(data[[3, 4]], limit=4, offset=2, filter={"industry": "health"})
+    singles = [
+        col.search(q, limit=4, offset=2, filter={"industry": "health"}) for q in data[[3, 4]]
+    ]
+    assert [[h.id for h in r] for r in batch] == [[h.id for h in r] for r in singles]
+
+
+def test_bad_offset_and_threshold_are_the_same_errors(col: Any, data: np.ndarray) -> None:
+    with pytest.raises(vecfleet.ValidationError, match="offset"):
+        col.search(data[0], offset=-1)
+    with pytest.raises(vecfleet.ValidationError, match="score_threshold"):
+        col.search(data[0], score_threshold="x")
+    with pytest.raises(vecfleet.ValidationError, match="score_threshold"):
+        col.search(data[0], score_threshold=float("nan"))
+
+
 def test_validation_errors_are_the_same(col: Any, data: np.ndarray) -> None:
     with pytest.raises(vecfleet.ValidationError, match=r"shape \(n, 16\)"):
         col.upsert(["x"], np.ones((1, DIM + 1), dtype=np.float32))

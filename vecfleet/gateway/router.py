@@ -89,7 +89,7 @@ class Router:
 
         answers = await self._ask(name, sorted(groups), read, call)
         found = {p.id: p for answer in answers for p in answer}
-        return [found[i] for i in dict.fromkeys(id_list) if i in found]
+        return [found[i] for i in id_list if i in found]
 
     async def count(self, name: str, filter: Filter | None, read: ReadOptions) -> int:
         col = await self.view.known(name)

@@ -20,6 +20,8 @@ from vecfleet.engine.ops import Delete, encode_op, upsert_op
 from vecfleet.engine.validate import check_ids, check_upsert, normalise
 from vecfleet.gateway.cluster_view import ClusterView
 from vecfleet.gateway.deadline import Deadline
+from vecfleet.gateway.reads import ReadOptions
+from vecfleet.gateway.router import Router
 from vecfleet.models import ReadGate, WriteAck
 from vecfleet.types import Payload, PointId
 
@@ -27,11 +29,18 @@ MAX_RECORD_BYTES = 512 << 10  # well under NATS's default 1 MiB max_payload
 
 
 class Writer:
-    """Upserts and deletes of every collection of ``view``, through ``log``."""
+    """Upserts and deletes of every collection of ``view``, through ``log``.
 
-    def __init__(self, view: ClusterView, log: ShardLog, timeout_s: float = 5.0) -> None:
+    A delete's acknowledgement counts the named points that existed when it was accepted,
+    as the replicas say through ``router`` (a log record does not know what it removes).
+    """
+
+    def __init__(
+        self, view: ClusterView, log: ShardLog, router: Router, timeout_s: float = 5.0
+    ) -> None:
         self.view = view
         self.log = log
+        self.router = router
         self.timeout_s = timeout_s
 
     async def upsert(
@@ -78,6 +87,8 @@ class Writer:
         groups = col.entry.sharding.group_ids(id_list)
         if not groups:
             return WriteAck(col.applied_seq, 0)
+        named = list(dict.fromkeys(id_list))
+        count = len(await self.router.get(name, named, False, ReadOptions("strong")))
         request = uuid.uuid4().hex
         shards = sorted(groups)
         seqs = await asyncio.gather(
@@ -92,7 +103,7 @@ class Writer:
         col.applied_seq = max(col.applied_seq, seq)
         if visible:
             await self._wait_visible(name, _newest_per_shard(shards, list(seqs)))
-        return WriteAck(seq, len(id_list))
+        return WriteAck(seq, count)
 
     async def _wait_visible(self, name: str, seqs: dict[int, int]) -> None:
         """Until every live replica of each shard applied its sequence in ``seqs``."""
