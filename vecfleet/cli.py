@@ -79,11 +79,13 @@ def _ingest(args: argparse.Namespace) -> int:
         from vecfleet.errors import CollectionNotFound
 
         embedder = None
-        if vectors is None:
+        if vectors is not None:
+            dim = int(vectors.shape[1])
+        else:
             from vecfleet.embed import MiniLMEmbedder
 
             embedder = MiniLMEmbedder()
-        dim = int(vectors.shape[1]) if vectors is not None else embedder.dim  # type: ignore[union-attr]
+            dim = embedder.dim
         with EmbeddedDatabase(args.data_dir) as db:
             try:
                 col = db.collection(args.collection)

@@ -59,7 +59,7 @@ class Sink(Protocol):
 
 def open_lines(path: Path) -> Iterator[str]:
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as handle:  # type: ignore[operator]
+    with opener(path, "rt", encoding="utf-8") as handle:
         yield from handle
 
 
@@ -131,7 +131,8 @@ class EmbeddedSink:
 
     def write(self, lines: list[Line]) -> None:
         if lines[0].vector is not None:
-            matrix = np.stack([ln.vector for ln in lines])  # type: ignore[misc]
+            # A file gives every line a vector or none, so a batch is all one kind.
+            matrix = np.stack([ln.vector for ln in lines if ln.vector is not None])
         else:
             if self.embedder is None:
                 raise ValidationError("texts need a model; install the embed extra")

@@ -281,16 +281,16 @@ class Supervisor:
     def stop_all(self) -> None:
         order = {"gateway": 0, "node": 1, "nats": 2}
         for role in sorted(order, key=order.__getitem__):
-            group = [c for c in self.children if c.role == role and c.proc is not None]
-            for child in group:
+            procs = [c.proc for c in self.children if c.role == role and c.proc is not None]
+            for proc in procs:
                 with contextlib.suppress(ProcessLookupError):
-                    child.proc.terminate()  # type: ignore[union-attr]
-            for child in group:
+                    proc.terminate()
+            for proc in procs:
                 try:
-                    child.proc.wait(STOP_GRACE_S)  # type: ignore[union-attr]
+                    proc.wait(STOP_GRACE_S)
                 except subprocess.TimeoutExpired:
-                    child.proc.kill()  # type: ignore[union-attr]
-                    child.proc.wait()  # type: ignore[union-attr]
+                    proc.kill()
+                    proc.wait()
 
 
 def supervise(args: argparse.Namespace) -> int:

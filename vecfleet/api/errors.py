@@ -50,7 +50,7 @@ HTTP_STATUS: dict[type[VecfleetError], int] = {
 def status_for(exc: VecfleetError) -> int:
     for cls in type(exc).__mro__:
         if cls in HTTP_STATUS:
-            return HTTP_STATUS[cls]  # type: ignore[index]
+            return HTTP_STATUS[cls]
     return 500
 
 

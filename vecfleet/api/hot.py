@@ -157,7 +157,7 @@ def search_collection(path: str) -> str | None:
 
 async def _read_body(receive: Receive, limit: int) -> tuple[bytes, bool]:
     """The request body, and whether it is all there (False past ``limit`` or a hangup)."""
-    chunks = []
+    chunks: list[bytes] = []
     size = 0
     while True:
         message = await receive()

@@ -22,7 +22,10 @@ from vecfleet.types import Seq
 class Catalog(Protocol):
     """Which collections exist, where their shards live, and which nodes are up."""
 
-    member_ttl_s: float
+    @property
+    def member_ttl_s(self) -> float:
+        """Seconds a node stays listed after its last heartbeat (read-only to callers)."""
+        ...
 
     async def create(self, name: str, entry: CollectionEntry) -> None:
         """Record a new collection; ``CollectionExists`` if the name is taken."""

@@ -21,11 +21,11 @@ Everything here is async over one nats-py client; the caller's loop runs it.
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import msgspec
 import nats.js.errors
 from nats.aio.client import Client
+from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 
 from vecfleet.cluster.nats_errors import translating
@@ -104,7 +104,7 @@ class Catalog:
             }
 
 
-async def _bucket(js: Any, name: str, ttl_s: float | None, replicas: int) -> KeyValue:
+async def _bucket(js: JetStreamContext, name: str, ttl_s: float | None, replicas: int) -> KeyValue:
     try:
         return await js.key_value(name)
     except nats.js.errors.BucketNotFoundError:

@@ -129,13 +129,14 @@ class ShardMap(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         keyword or undeclared: other types compare values that are not equal as strings
         as equal (datetimes as instants, numbers as numbers).
         """
-        if self.kind != "key" or self.field not in declared:
+        field = self.field
+        if self.kind != "key" or field is None or field not in declared:
             return
-        if declared[self.field] != "keyword":
+        if declared[field] != "keyword":
             raise ValidationError(
-                f"field {self.field!r} shards the collection, so it must be declared keyword "
-                f"(or left undeclared), not {declared[self.field]}",
-                field=self.field,
+                f"field {field!r} shards the collection, so it must be declared keyword "
+                f"(or left undeclared), not {declared[field]}",
+                field=field,
             )
 
     def shard_of(self, point_id: PointId, payload: Payload | None = None) -> int:

@@ -170,7 +170,7 @@ class DemoLoader:
         if not self.cache_path.exists():
             return None
         try:
-            vectors = np.load(self.cache_path, mmap_mode="r")
+            vectors: np.ndarray = np.load(self.cache_path, mmap_mode="r")
         except (OSError, ValueError):
             return None
         if vectors.shape != (self.size, self.embedder.dim):

@@ -82,7 +82,7 @@ def grpc_status_for(exc: VecfleetError) -> grpc.StatusCode:
     """The status of the most specific class of ``exc`` in the table."""
     for cls in type(exc).__mro__:
         if cls in GRPC_STATUS:
-            return GRPC_STATUS[cls]  # type: ignore[index]
+            return GRPC_STATUS[cls]
     return Code.INTERNAL
 
 

@@ -12,6 +12,7 @@ take a while); packing and unpacking use a temporary file beside the target, nev
 
 from __future__ import annotations
 
+import io
 import logging
 import tempfile
 from pathlib import Path
@@ -117,19 +118,19 @@ class NatsBlobStore:
         )
         return await js.create_object_store(bucket, config=config)
 
-    async def _put(self, collection: str, name: str, packed: object) -> None:
+    async def _put(self, collection: str, name: str, packed: io.BufferedIOBase) -> None:
         with translating(f"uploading snapshot {name}"):
             store = await self._bucket(collection, create=True)
             assert store is not None
-            await store.put(name, packed)  # type: ignore[arg-type]
+            await store.put(name, packed)
 
-    async def _get(self, collection: str, name: str, packed: object) -> None:
+    async def _get(self, collection: str, name: str, packed: io.BufferedIOBase) -> None:
         with translating(f"downloading snapshot {name}"):
             store = await self._bucket(collection, create=False)
             try:
                 if store is None:
                     raise nats.js.errors.ObjectNotFoundError
-                await store.get(name, writeinto=packed)  # type: ignore[arg-type]
+                await store.get(name, writeinto=packed)
             except nats.js.errors.NotFoundError as exc:
                 raise NotFound(f"snapshot {name} of {collection} is not stored") from exc
             except nats.js.errors.DigestMismatchError as exc:
