@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 Strategy = Literal["ann", "ann_postfilter", "partition", "ann_filtered", "exact", "empty"]
+# what the plan counters count: every strategy, and the queries a postfilter sent back
+Counted = Strategy | Literal["ann_postfilter_fallback"]
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,24 @@ class Plan:
             "ef": self.ef,
             "fetch": self.fetch,
         }
+
+
+class PlanCounts:
+    """How many segment searches each strategy answered: plain counters for ``obs/``.
+
+    ``record`` is the only way a count changes, and every answer path (a plan executed, a
+    shortcut of the search view taken) goes through it with the strategy it used.
+    """
+
+    def __init__(self) -> None:
+        self._counts: dict[str, int] = {}
+
+    def record(self, strategy: Counted, n: int = 1) -> None:
+        counts = self._counts
+        counts[strategy] = counts.get(strategy, 0) + n
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self._counts)
 
 
 def raised_ef(ef: int, k: int, selectivity: float, ef_max: int) -> int:

@@ -90,8 +90,8 @@ def write_snapshot(root: Path, seq: Seq, cuts: list[CollectionCut]) -> SnapshotI
             np.save(path, alive)
             files.append(path)
             entry["sealed"].append({"uid": segment.uid, "alive": path.name})
-        for uid, segment, active in cut.loose:
-            files.extend(_write_growing(tmp / f"growing-{uid}", segment))
+        for uid, loose, active in cut.loose:
+            files.extend(_write_growing(tmp / f"growing-{uid}", loose))
             entry["growing"].append({"uid": uid, "dir": f"growing-{uid}", "active": active})
         collections.append(entry)
     created = time.time()

@@ -101,7 +101,7 @@ def check_vector(vector: Any, dim: int, unit: bool = False) -> Vector:
     copied. The norm and the scaling are FAISS's kernels: a third of the cost of numpy's
     calls, and an overflow gives inf without a floating-point warning.
     """
-    arr = vector
+    arr: Vector = vector
     if (
         type(arr) is not np.ndarray
         or arr.dtype is not _F32
@@ -117,14 +117,18 @@ def check_vector(vector: Any, dim: int, unit: bool = False) -> Vector:
             )
         wide = arr.astype(np.float64)  # finite, but the float32 sum overflowed
         squared = float(np.dot(wide, wide))
-        return arr * (1.0 / math.sqrt(squared)) if unit else arr
+        if not unit:
+            return arr
+        scaled: Vector = arr * (1.0 / math.sqrt(squared))
+        return scaled
     if unit and abs(squared - 1.0) > 1e-6:
         if squared == 0.0:
             raise ValidationError(
                 "vector is all zeros; cosine needs a non-zero vector", field="vector"
             )
         arr = arr.copy()
-        faiss.fvec_renorm_L2(dim, 1, faiss.swig_ptr(arr))  # in place, no numpy ufunc call
+        # in place, no numpy ufunc call (a SWIG function the faiss stub lacks)
+        faiss.fvec_renorm_L2(dim, 1, faiss.swig_ptr(arr))  # type: ignore[attr-defined]
     return arr
 
 
@@ -160,7 +164,9 @@ def unit_rows(matrix: Matrix, field: str = "vectors") -> Matrix:
     so a batch scores exactly as its rows searched one by one; a zero row is rejected."""
     n, dim = matrix.shape
     squared = np.empty(n, dtype=np.float32)
-    faiss.fvec_norms_L2sqr(faiss.swig_ptr(squared), faiss.swig_ptr(matrix), dim, n)
+    faiss.fvec_norms_L2sqr(  # type: ignore[attr-defined]  # missing from the faiss stub
+        faiss.swig_ptr(squared), faiss.swig_ptr(matrix), dim, n
+    )
     zero = squared == 0.0
     if zero.any():
         row = int(np.flatnonzero(zero)[0])
@@ -173,7 +179,7 @@ def unit_rows(matrix: Matrix, field: str = "vectors") -> Matrix:
     out = matrix.copy()
     for row in scale.tolist():
         if math.isfinite(squared[row]):
-            faiss.fvec_renorm_L2(dim, 1, faiss.swig_ptr(out[row]))
+            faiss.fvec_renorm_L2(dim, 1, faiss.swig_ptr(out[row]))  # type: ignore[attr-defined]
         else:  # finite values whose float32 sum overflowed
             out[row] = check_vector(out[row], dim, unit=True)
     return out

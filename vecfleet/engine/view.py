@@ -6,7 +6,8 @@ Python around the FAISS call is what a search costs on a small collection (~15 Â
 ~50 Âµs of FAISS on 3k rows; most of a 100-row exact scan), so the collection publishes a
 ``SearchView`` of that state and answers from it:
 
-* unfiltered, no tombstones: one FAISS call into reused buffers, hits read off by row;
+* unfiltered, no tombstones: one FAISS call into reused buffers, hits read off by row
+  (strategy ``ann``);
 * a filter whose plan on the segment was ``exact`` (or ``empty``): the candidates'
   vectors, ids and payloads gathered once, so a query is one brute-force kernel call over
   a contiguous matrix and the hits are read off by position.
@@ -30,6 +31,7 @@ from typing import Any
 from vecfleet.engine.index import VectorIndex
 from vecfleet.engine.index.faiss_indexes import ExactScan, GraphScan
 from vecfleet.engine.index.partitions import Partition
+from vecfleet.engine.planner import Strategy
 from vecfleet.engine.segment import SealedSegment
 from vecfleet.models import Hit
 from vecfleet.types import Matrix, PointId, Vector
@@ -74,7 +76,7 @@ class ExactShortcut:
         self.payloads = payloads
         self.l2 = metric == "l2"
         self.nbytes = 0 if self._scan is None else self._scan.vectors.nbytes
-        self.strategy = "empty" if self._scan is None else "exact"  # for the plan counters
+        self.strategy: Strategy = "empty" if self._scan is None else "exact"
 
     def search(self, query: Vector, k: int) -> list[Hit]:
         if self._scan is None:
@@ -104,21 +106,42 @@ class PartitionShortcut:
         self.payloads = payloads
         self.l2 = metric == "l2"
         self.nbytes = 16 * len(ids)  # the two lists of references
-        self.strategy = "partition"
+        self.strategy: Strategy = "partition"
 
     def search(self, query: Vector, k: int) -> list[Hit]:
         values, rows = self._scan.top_k(query, k)
         return hits_from(values, rows, self.ids, self.payloads, self.l2)
 
 
-Shortcut = ExactShortcut | PartitionShortcut
+class GraphShortcut:
+    """The unfiltered search of a settled segment without tombstones: one FAISS call into
+    reused buffers, hits read off by row (the ``ann`` plan, without its arrays)."""
+
+    __slots__ = ("_index", "_size", "ids", "l2", "nbytes", "payloads", "strategy")
+
+    def __init__(self, segment: SealedSegment, metric: str) -> None:
+        self._index: VectorIndex = segment.index
+        self._size = segment.size
+        self.ids = segment.ids
+        self.payloads: Sequence[dict[str, Any]] = segment.payloads.payloads()
+        self.l2 = metric == "l2"
+        self.nbytes = 0  # holds only references to the segment's own lists
+        self.strategy: Strategy = "ann"
+
+    def search(self, query: Vector, k: int) -> list[Hit]:
+        values, rows = self._index.search_one(query, min(k, self._size))
+        return hits_from(values, rows, self.ids, self.payloads, self.l2)
+
+
+Shortcut = ExactShortcut | PartitionShortcut | GraphShortcut
 
 
 class SearchView:
     """A snapshot of a collection; ``segment`` is its only segment when it is settled.
 
-    ``unfiltered`` says whether an unfiltered search may use ``search`` (a settled state
-    without tombstones); ``shortcuts`` hold filters already seen, within a byte budget.
+    ``unfiltered`` answers an unfiltered search when the state is settled and without
+    tombstones (else None); ``shortcuts`` hold filters already seen, within a byte budget.
+    Every shortcut names the plan ``strategy`` it stands for, to be counted as such.
     """
 
     MAX_SHORTCUTS = 256
@@ -127,31 +150,27 @@ class SearchView:
         self, segment: SealedSegment | None, metric: str, budget_bytes: int = 64 << 20
     ) -> None:
         self.segment = segment
-        self.unfiltered = segment is not None and segment.deleted == 0 and segment.size > 0
+        self.unfiltered = (
+            GraphShortcut(segment, metric)
+            if segment is not None and segment.deleted == 0 and segment.size > 0
+            else None
+        )
         self.shortcuts: dict[ShortcutKey, Shortcut] = {}
         self.declined: set[ShortcutKey] = set()  # seen, and planned otherwise
         self.budget_bytes = budget_bytes
         self._metric = metric
-        self._l2 = metric == "l2"
         self._bytes = 0
         self._lock = threading.Lock()
-        self._index: VectorIndex | None = segment.index if segment is not None else None
         self._ids: list[PointId] = segment.ids if segment is not None else []
         self._payloads: Sequence[dict[str, Any]] = (
             segment.payloads.payloads() if segment is not None else []
         )
-        self._size = segment.size if segment is not None else 0
-
-    def search(self, query: Vector, k: int) -> list[Hit]:
-        """Unfiltered top-k of one query; only when ``unfiltered``."""
-        assert self._index is not None
-        values, rows = self._index.search_one(query, min(k, self._size))
-        return hits_from(values, rows, self._ids, self._payloads, self._l2)
 
     def fits(self, rows: int) -> bool:
         """Whether gathering ``rows`` rows for a shortcut stays within one eighth of the budget."""
         assert self.segment is not None
-        return rows * self.segment.vectors().shape[1] * 4 <= self.budget_bytes // 8
+        dim = int(self.segment.vectors().shape[1])
+        return rows * dim * 4 <= self.budget_bytes // 8
 
     def add_exact(self, key: ShortcutKey, rows: list[int], vectors: Matrix | None) -> None:
         """Remember the candidate ``rows`` (and their gathered ``vectors``) of a filter; the

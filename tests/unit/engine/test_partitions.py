@@ -103,7 +103,7 @@ def test_a_filter_that_is_one_partition_gets_a_shortcut_with_the_same_answers(tm
                         [h.score for h in fast], [h.score for h in general], rtol=1e-6
                     )
                     assert [h.payload for h in fast] == [h.payload for h in general]
-        view = col._col._view
+        view = col._col.state.view
         kinds = {type(s).__name__ for s in view.shortcuts.values()}
         assert kinds == {"PartitionShortcut"}  # one partition only; $in of two goes the general way
         nearest = col.search(q, limit=10, filter={"cat": "b"})[0].id

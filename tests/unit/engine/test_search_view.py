@@ -81,7 +81,7 @@ def test_shortcuts_are_used_and_counted(db, rng):
     assert plans["ann"] - before.get("ann", 0) == 3
     assert plans["exact"] - before.get("exact", 0) == 3
     assert plans["empty"] - before.get("empty", 0) == 3
-    view = col._col._view
+    view = col._col.state.view
     assert view is not None and view.unfiltered and len(view.shortcuts) == 2
 
 
@@ -135,7 +135,7 @@ def test_limit_beyond_the_default_beam_and_the_segment(db, rng):
 def test_search_view_budget_drops_the_oldest_shortcuts(db, rng):
     col, _ = build(db, rng)
     col.optimize()
-    segment = col._col._slots[0].segment
+    segment = col._col.state.slots[0].segment
     view = SearchView(segment, "cosine", budget_bytes=3 * 10 * 8 * 4)
     for i in range(5):
         rows = list(range(i, 600, 60))  # 10 rows each

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
@@ -21,6 +22,19 @@ from vecfleet.types import Matrix, Vector
 
 INDEX_FILE = "index.faiss"
 VECTORS_FILE = "vectors.f32"
+
+# faiss ships partial stubs: the SWIG methods used below (``search_c``, ``get_xb``, the
+# ``hnsw`` and IVF attributes, ``SearchParametersHNSW``) are missing from them, so those
+# few calls carry a narrow ``type: ignore`` and raw pointers are typed ``Any``.
+Pointer = Any
+
+
+def hnsw_params(ef: int, selector: faiss.IDSelector | None = None) -> faiss.SearchParameters:
+    """Per-search HNSW parameters: efSearch ``ef``, restricted to ``selector`` if given."""
+    params: faiss.SearchParameters = faiss.SearchParametersHNSW(  # type: ignore[attr-defined]
+        efSearch=ef, sel=selector
+    )
+    return params
 
 
 def faiss_metric(metric: str) -> int:
@@ -85,10 +99,14 @@ def _search_into(
     n = queries.shape[0]
     distances = np.empty((n, k), dtype=np.float32)
     labels = np.empty((n, k), dtype=np.int64)
-    index.search_c(
+    index.search_c(  # type: ignore[attr-defined]
         n, faiss.swig_ptr(queries), k, faiss.swig_ptr(distances), faiss.swig_ptr(labels), params
     )
     return distances, labels
+
+
+# distances and labels of k results, and their FAISS pointers
+Buffers = tuple[npt.NDArray[np.float32], npt.NDArray[np.int64], Pointer, Pointer]
 
 
 class _ResultBuffers(threading.local):
@@ -100,14 +118,14 @@ class _ResultBuffers(threading.local):
     """
 
     def __init__(self) -> None:
-        self.by_k: dict[int, tuple[np.ndarray, np.ndarray, object, object]] = {}
+        self.by_k: dict[int, Buffers] = {}
 
 
 _BUFFERS = _ResultBuffers()
 _MAX_BUFFERED_K = 64
 
 
-def _new_buffers(k: int) -> tuple[np.ndarray, np.ndarray, object, object]:
+def _new_buffers(k: int) -> Buffers:
     """(distances, labels, their pointers) for k results, kept for this thread's next calls."""
     distances = np.empty(k, dtype=np.float32)
     labels = np.empty(k, dtype=np.int64)
@@ -123,7 +141,7 @@ def _search_one_c(
     """One query's top ``k`` by one ``search_c`` call into this thread's reusable buffers:
     (distances, labels), valid until the next single-query search on the thread."""
     distances, labels, d_ptr, l_ptr = _BUFFERS.by_k.get(k) or _new_buffers(k)
-    index.search_c(1, faiss.swig_ptr(query), k, d_ptr, l_ptr, params)
+    index.search_c(1, faiss.swig_ptr(query), k, d_ptr, l_ptr, params)  # type: ignore[attr-defined]
     return distances, labels
 
 
@@ -161,7 +179,7 @@ class GraphScan:
 
     def __init__(self, index: faiss.Index, ef: int) -> None:
         self._index = index
-        self._params = faiss.SearchParametersHNSW(efSearch=ef)
+        self._params = hnsw_params(ef)
 
     def top_k(self, query: Vector, k: int) -> tuple[list[float], list[int]]:
         distances, labels = _search_one_c(self._index, query, k, self._params)
@@ -196,7 +214,9 @@ class FaissIndex:
     def _params(self, ef: int, selector: faiss.IDSelector | None) -> faiss.SearchParameters | None:
         if selector is None:
             return None
-        return faiss.SearchParameters(sel=selector)
+        params = faiss.SearchParameters()
+        params.sel = selector
+        return params
 
     def _raw_search(
         self, queries: Matrix, k: int, ef: int, bitmap: npt.NDArray[np.uint8] | None
@@ -235,7 +255,8 @@ class FaissIndex:
             storage = faiss.downcast_index(self.index)
             if isinstance(storage, faiss.IndexHNSW):
                 storage = faiss.downcast_index(storage.storage)
-            ptr = faiss.rev_swig_ptr(storage.get_xb(), self.size * self.dim)
+            xb = storage.get_xb()  # type: ignore[attr-defined]
+            ptr = faiss.rev_swig_ptr(xb, self.size * self.dim)
             self._view = np.asarray(ptr).reshape(self.size, self.dim)
         return self._view
 
@@ -266,7 +287,7 @@ class HNSWIndex(FaissIndex):
 
     def __init__(self, index: faiss.Index, metric: str, params: IndexParams) -> None:
         super().__init__(index, metric, params)
-        index.hnsw.efSearch = params.ef_search
+        index.hnsw.efSearch = params.ef_search  # type: ignore[attr-defined]
 
     @classmethod
     def build(cls, vectors: Matrix, metric: str, params: IndexParams) -> HNSWIndex:
@@ -276,14 +297,14 @@ class HNSWIndex(FaissIndex):
         return cls(index, metric, params)
 
     def _params(self, ef: int, selector: faiss.IDSelector | None) -> faiss.SearchParameters:
-        return faiss.SearchParametersHNSW(efSearch=ef, sel=selector)
+        return hnsw_params(ef, selector)
 
     def search_one(self, query: Vector, k: int) -> tuple[list[float], list[int]]:
         if k > self.params.ef_search:  # the beam must widen to k: needs a parameters object
             return super().search_one(query, k)
         # _search_one_direct inlined: this is the unfiltered hot path, one frame less.
         distances, labels, d_ptr, l_ptr = _BUFFERS.by_k.get(k) or _new_buffers(k)
-        self.index.search_c(1, faiss.swig_ptr(query), k, d_ptr, l_ptr, None)
+        self.index.search_c(1, faiss.swig_ptr(query), k, d_ptr, l_ptr, None)  # type: ignore[attr-defined]
         return distances.tolist(), labels.tolist()
 
     def _raw_search(
@@ -364,7 +385,8 @@ class HNSWSQ8Index(RescoredIndex):
 
     def __init__(self, index: faiss.Index, metric: str, params: IndexParams, full: Matrix) -> None:
         super().__init__(index, metric, params, full)
-        index.hnsw.efSearch = params.ef_search  # the default search needs no parameters
+        # the default search needs no parameters
+        index.hnsw.efSearch = params.ef_search  # type: ignore[attr-defined]
         self._direct = True
 
     @classmethod
@@ -372,7 +394,10 @@ class HNSWSQ8Index(RescoredIndex):
         cls, vectors: Matrix, metric: str, params: IndexParams, directory: Path
     ) -> HNSWSQ8Index:
         index = faiss.IndexHNSWSQ(
-            vectors.shape[1], faiss.ScalarQuantizer.QT_8bit, params.hnsw_m, faiss_metric(metric)
+            vectors.shape[1],
+            faiss.ScalarQuantizer.QT_8bit,  # type: ignore[arg-type]  # the stub wants an object
+            params.hnsw_m,
+            faiss_metric(metric),
         )
         index.hnsw.efConstruction = params.ef_construction
         index.train(vectors)
@@ -381,7 +406,7 @@ class HNSWSQ8Index(RescoredIndex):
         return cls(index, metric, params, _map_vectors(directory, vectors.shape[1]))
 
     def _params(self, ef: int, selector: faiss.IDSelector | None) -> faiss.SearchParameters:
-        return faiss.SearchParametersHNSW(efSearch=ef, sel=selector)
+        return hnsw_params(ef, selector)
 
 
 class IVFPQIndex(RescoredIndex):
@@ -389,7 +414,7 @@ class IVFPQIndex(RescoredIndex):
 
     def __init__(self, index: faiss.Index, metric: str, params: IndexParams, full: Matrix) -> None:
         super().__init__(index, metric, params, full)
-        ivf = faiss.downcast_index(index)
+        ivf: Any = faiss.downcast_index(index)  # an IndexIVFPQ; the stub says Index
         default = min(max(params.ivf_nprobe, params.ef_search // 4), ivf.nlist)
         self._direct = ivf.nprobe == default  # then the default search needs no parameters
 
@@ -409,9 +434,11 @@ class IVFPQIndex(RescoredIndex):
         return cls(index, metric, params, _map_vectors(directory, dim))
 
     def _params(self, ef: int, selector: faiss.IDSelector | None) -> faiss.SearchParameters:
-        nlist = faiss.downcast_index(self.index).nlist
-        nprobe = min(max(self.params.ivf_nprobe, ef // 4), nlist)
-        return faiss.SearchParametersIVF(nprobe=nprobe, sel=selector)
+        ivf: Any = faiss.downcast_index(self.index)  # an IndexIVFPQ; the stub says Index
+        params = faiss.SearchParametersIVF()
+        params.nprobe = min(max(self.params.ivf_nprobe, ef // 4), ivf.nlist)
+        params.sel = selector
+        return params
 
 
 def load_faiss_index(directory: Path, metric: str, params: IndexParams) -> FaissIndex:

@@ -24,7 +24,12 @@ import numpy as np
 import numpy.typing as npt
 
 from vecfleet.engine.index.base import IndexParams
-from vecfleet.engine.index.faiss_indexes import exact_search, faiss_metric, to_similarity
+from vecfleet.engine.index.faiss_indexes import (
+    exact_search,
+    faiss_metric,
+    hnsw_params,
+    to_similarity,
+)
 from vecfleet.engine.index.placement import PlacedArrays, place
 from vecfleet.engine.payload import PayloadColumns
 from vecfleet.types import Matrix
@@ -63,7 +68,7 @@ class Partition:
         selector = None
         if local_bitmap is not None:
             selector = faiss.IDSelectorBitmap(self.size, faiss.swig_ptr(local_bitmap))
-        params = faiss.SearchParametersHNSW(efSearch=max(ef, fetch), sel=selector)
+        params = hnsw_params(max(ef, fetch), selector)
         distances, labels = self.index.search(queries, fetch, params=params)
         del selector
         rows = np.where(labels >= 0, self.rows[np.maximum(labels, 0)], -1)
@@ -122,9 +127,13 @@ def build_partitions(
 
 def _graph(kind: str, vectors: Matrix, metric: str, params: IndexParams) -> faiss.Index:
     dim = vectors.shape[1]
+    index: faiss.IndexHNSW
     if kind == "hnsw_sq8":
         index = faiss.IndexHNSWSQ(
-            dim, faiss.ScalarQuantizer.QT_8bit, params.hnsw_m, faiss_metric(metric)
+            dim,
+            faiss.ScalarQuantizer.QT_8bit,  # type: ignore[arg-type]  # the stub wants an object
+            params.hnsw_m,
+            faiss_metric(metric),
         )
         index.hnsw.efConstruction = params.ef_construction
         index.train(vectors)

@@ -48,7 +48,7 @@ def _movable(index: faiss.Index) -> list[Any]:
     index = faiss.downcast_index(index)
     arrays = []
     if isinstance(index, faiss.IndexHNSW):
-        arrays.append(index.hnsw.neighbors)
+        arrays.append(index.hnsw.neighbors)  # type: ignore[attr-defined]  # not in the stub
         index = faiss.downcast_index(index.storage)
     if isinstance(index, faiss.IndexFlatCodes):
         arrays.append(index.codes)

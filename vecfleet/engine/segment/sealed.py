@@ -21,8 +21,10 @@ class Segment(Protocol):
     deleted: int
     ids: list[PointId]
     payloads: PayloadColumns
-    index: VectorIndex | None
     version: int
+
+    @property
+    def index(self) -> VectorIndex | None: ...
 
     @property
     def alive(self) -> Mask: ...

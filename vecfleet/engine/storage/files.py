@@ -22,11 +22,12 @@ def fsync_path(path: Path) -> None:
 
 
 def file_crc32c(path: Path) -> str:
-    crc = google_crc32c.Checksum()
+    """The file's CRC32C as 8 hex digits."""
+    crc = 0
     with open(path, "rb") as handle:
         while chunk := handle.read(1 << 22):
-            crc.update(chunk)
-    return crc.hexdigest().decode()
+            crc = google_crc32c.extend(crc, chunk)
+    return f"{crc:08x}"
 
 
 def describe_files(directory: Path, files: list[Path]) -> dict[str, dict[str, Any]]:
