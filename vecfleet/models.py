@@ -43,6 +43,19 @@ class Explain(msgspec.Struct, frozen=True):
 
 
 # ---------------------------------------------------------------------- requests
+class CollectionSpec(msgspec.Struct, frozen=True):
+    """A collection to create: its vectors, index kind, declared payload fields, and
+    ``settings``: the engine's (``hnsw_m``, ``seal_rows``, ...) and the cluster's
+    (``shards``, ``replicas``, ``sharding``), checked where each is used."""
+
+    name: str
+    dim: int
+    metric: str = "cosine"
+    index: str = "hnsw"
+    payload_schema: dict[str, str] = {}
+    settings: dict[str, Any] = {}
+
+
 class SearchOptions(msgspec.Struct, frozen=True):
     """Everything that shapes a search's answer except the query vectors.
 

@@ -61,7 +61,7 @@ from vecfleet.api.errors import headers_for, status_for
 from vecfleet.api.wire import DEFAULT_MAX_BODY_BYTES, decode, json_response
 from vecfleet.errors import CollectionNotFound, NotFound, ValidationError, VecfleetError
 from vecfleet.gateway import Gateway, PointIn
-from vecfleet.models import Hit, SearchOptions, SearchRequest
+from vecfleet.models import CollectionSpec, Hit, SearchOptions, SearchRequest
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -254,14 +254,14 @@ def dvecdb_routes(
 
     async def create_collection(request: Request) -> Response:
         body = await decode(request, CreateCollectionIn, max_body_bytes)
-        await gw.create_collection(
+        spec = CollectionSpec(
             body.name,
             body.dimension,
             metric_in(body.distance_metric),
             index_in(body.vector_type),
-            None,
-            **settings_in(body.index_config),
+            settings=settings_in(body.index_config),
         )
+        await gw.create_collection(spec)
         return ok(None, 201)
 
     async def list_collections(request: Request) -> Response:

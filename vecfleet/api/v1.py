@@ -25,7 +25,7 @@ from vecfleet.api.wire import decode, json_response
 from vecfleet.errors import ValidationError
 from vecfleet.gateway import Gateway, PointIn, SearchOutcome
 from vecfleet.gateway.cache.keys import PUBLIC_SCOPE, etag_of
-from vecfleet.models import Point, ScrollPage, SearchOptions, SearchRequest
+from vecfleet.models import CollectionSpec, Point, ScrollPage, SearchOptions, SearchRequest
 
 GET_SEARCH_PARAMS = ("q", "limit", "filter", "score_threshold", "offset")
 
@@ -179,9 +179,15 @@ def routes(gw: Gateway, max_body_bytes: int, http_max_age_s: int = 0) -> list[Ro
 
     async def create_collection(request: Request) -> Response:
         body = await decode(request, s.CreateCollectionIn, max_body_bytes)
-        info = await gw.create_collection(
-            body.name, body.dim, body.metric, body.index, body.payload_schema, **body.settings
+        spec = CollectionSpec(
+            body.name,
+            body.dim,
+            body.metric,
+            body.index,
+            dict(body.payload_schema or {}),
+            dict(body.settings or {}),
         )
+        info = await gw.create_collection(spec)
         return json_response(_collection_out(info), 201)
 
     async def list_collections(request: Request) -> Response:

@@ -27,7 +27,7 @@ from vecfleet.errors import Unavailable, ValidationError
 from vecfleet.gateway.cluster_view import ClusterView
 from vecfleet.gateway.reads import ReadOptions
 from vecfleet.gateway.router import Router
-from vecfleet.models import WriteAck
+from vecfleet.models import CollectionSpec, WriteAck
 
 log = logging.getLogger(__name__)
 
@@ -58,24 +58,17 @@ class CollectionAdmin:
         self.default_replicas = default_replicas
         self.timeout_s = timeout_s
 
-    async def create(
-        self,
-        name: str,
-        dim: int,
-        metric: str,
-        index: str,
-        payload_schema: dict[str, str] | None,
-        settings: dict[str, Any],
-    ) -> dict[str, Any]:
+    async def create(self, spec: CollectionSpec) -> dict[str, Any]:
+        name, settings = spec.name, spec.settings
         cluster_collection_name(name)
         engine_settings = {k: v for k, v in settings.items() if k not in CLUSTER_SETTINGS}
         config = CollectionConfig.from_dict(
             {
                 "name": name,
-                "dim": dim,
-                "metric": metric,
-                "index": index,
-                "payload_schema": payload_schema or {},
+                "dim": spec.dim,
+                "metric": spec.metric,
+                "index": spec.index,
+                "payload_schema": dict(spec.payload_schema),
                 **engine_settings,
             }
         )

@@ -176,7 +176,7 @@ class ClusterView:
         shards = []
         points = 0
         for shard, placed in enumerate(col.entry.placement):
-            replicas = []
+            replicas: list[dict[str, Any]] = []
             for node_id in placed:
                 member = self.members.get(node_id)
                 report = None

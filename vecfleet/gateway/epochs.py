@@ -214,7 +214,7 @@ class RedisEpochBus:
             finally:
                 self._synced = False
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()
             await asyncio.sleep(delay_s)
             delay_s = min(delay_s * 2, self.reconnect_max_s)
 

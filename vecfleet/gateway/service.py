@@ -45,7 +45,7 @@ from vecfleet.gateway.limits import (
 from vecfleet.gateway.pipeline import SearchQuery, StageResult, build_pipeline
 from vecfleet.gateway.reads import CONSISTENCY_LEVELS, DEFAULT_READ, CollectionRef, ReadOptions
 from vecfleet.gateway.singleflight import SingleFlight
-from vecfleet.models import Hit, Point, ScrollPage, SearchRequest, WriteAck
+from vecfleet.models import CollectionSpec, Hit, Point, ScrollPage, SearchRequest, WriteAck
 from vecfleet.types import PointId
 
 __all__ = [
@@ -121,17 +121,9 @@ class Gateway:
         await self.epochs.start()
 
     # ------------------------------------------------------------------ collections
-    async def create_collection(
-        self,
-        name: str,
-        dim: int,
-        metric: str = "cosine",
-        index: str = "hnsw",
-        payload_schema: dict[str, str] | None = None,
-        **settings: Any,
-    ) -> dict[str, Any]:
-        info = await self.data.admin.create(name, dim, metric, index, payload_schema, settings)
-        await self.epochs.note_write(name, info["applied_seq"])
+    async def create_collection(self, spec: CollectionSpec) -> dict[str, Any]:
+        info = await self.data.admin.create(spec)
+        await self.epochs.note_write(spec.name, info["applied_seq"])
         return info
 
     async def list_collections(self) -> list[dict[str, Any]]:
