@@ -16,18 +16,20 @@ import numpy as np
 import pytest
 import redis.asyncio as aioredis
 
-from tests.helpers import unit_rows
+from tests.helpers import search_request, unit_rows
 from tests.redis_server import RedisServer
 from vecfleet.api.app import build_app
-from vecfleet.config import CacheSettings
+from vecfleet.config import CacheSettings, ServerSettings, Settings
 from vecfleet.embed import BatchingEmbedder, EmbeddingCache, HashEmbedder
 from vecfleet.engine.api import EmbeddedDatabase
 from vecfleet.engine.database import DatabaseSettings
 from vecfleet.gateway import Gateway, PointIn
 from vecfleet.gateway.cache import redis_client
+from vecfleet.gateway.data_plane import DataPlane
 from vecfleet.gateway.epochs import Epochs, RedisEpochBus
-from vecfleet.gateway.local_backend import LocalBackend
-from vecfleet.runtime import build_cache
+from vecfleet.gateway.reads import ReadOptions
+from vecfleet.models import CollectionSpec, SearchOptions, SearchResult
+from vecfleet.runtime import build_cache, embedded_data_plane
 
 DIM = 16
 N = 300
@@ -65,7 +67,7 @@ def make_gateway(
     *,
     l1_bytes: int = 1 << 20,
     bus: RedisServer | None = None,
-    backend: type[LocalBackend] = LocalBackend,
+    wrap: Callable[[DataPlane], None] | None = None,
 ) -> Gateway:
     settings = CacheSettings(
         l1_bytes=l1_bytes,
@@ -78,11 +80,15 @@ def make_gateway(
     )
     cache, epochs = build_cache(settings, "test")
     embedder = BatchingEmbedder(HashEmbedder(DIM), EmbeddingCache(1000))
-    return Gateway(backend(db, 2, 1), embedder, cache=cache, epochs=epochs, cache_namespace="test")
+    server = ServerSettings(search_threads=2, write_threads=1)
+    data = embedded_data_plane(db, Settings(server=server))
+    if wrap is not None:
+        wrap(data)
+    return Gateway(data, embedder, cache=cache, epochs=epochs, cache_namespace="test")
 
 
 async def seed(gw: Gateway) -> None:
-    await gw.create_collection(NAME, DIM, "cosine", "hnsw", {"group": "integer"})
+    await gw.create_collection(CollectionSpec(NAME, DIM, payload_schema={"group": "integer"}))
     points = [PointIn(f"p{i}", DATA[i], None, {"group": i % 4}) for i in range(N)]
     await gw.upsert(NAME, points)
 
@@ -128,7 +134,8 @@ def test_killing_l2_mid_load_shows_no_errors_and_hits_return_after_restart(
         gw = make_gateway(db, l2, l3, l1_bytes=0)  # no L1: every repeat reads L2 or L3
         await started(gw)
         await seed(gw)
-        truth = [ids(await gw.search(NAME, q, limit=5, cache="bypass")) for q in QUERIES]
+        bypass = [search_request(q, limit=5, cache="bypass") for q in QUERIES]
+        truth = [ids(await gw.search(NAME, r)) for r in bypass]
         seen: Counter[str] = Counter()
         slowest = [0.0]
 
@@ -186,29 +193,43 @@ def test_no_gateway_serves_a_result_older_than_a_write(
 ) -> None:
     async def run() -> None:
         a = make_gateway(db, l2, l3, bus=l3)
+        await started(a)
+        await seed(a)
+        # Each embedded data plane hosts the database's collections as it is built, so
+        # the second gateway comes up once the collection exists.
         b = make_gateway(db, l2, l3, bus=l3)
         await started(a, b)
-        await seed(a)
         rng = np.random.default_rng(11)
+
+        async def top(gw: Gateway, query: np.ndarray, f: dict[str, Any] | None) -> list[str]:
+            return ids(await gw.search(NAME, search_request(query, limit=5, filter=f)))
+
+        async def heard(gw: Gateway, seq: int) -> None:
+            await wait_for(lambda: gw.epochs.current(NAME) >= seq)
+
         for round_ in range(12):
             query = unit_rows(rng, 1, DIM)[0]
             new_id = f"new{round_}"
             flt = {"group": round_ % 4}
             for gw in (a, b, a, b):  # fill every tier of both gateways
                 for f in (None, flt):
-                    assert new_id not in ids(await gw.search(NAME, query, limit=5, filter=f))
+                    assert new_id not in await top(gw, query, f)
             await a.cache.flush()  # type: ignore[union-attr]
             await b.cache.flush()  # type: ignore[union-attr]
             writer, reader = (a, b) if round_ % 2 == 0 else (b, a)
             point = PointIn(new_id, query, None, {"group": round_ % 4})
-            await writer.upsert(NAME, [point])
+            ack = await writer.upsert(NAME, [point])
+            # Each gateway has its own data plane, so the reader hears of the write over
+            # the epoch bus (one pub/sub hop, epochs.py), not from a shared database handle.
+            await heard(reader, ack.seq)
             for gw in (reader, writer):
                 for f in (None, flt):
-                    assert ids(await gw.search(NAME, query, limit=5, filter=f))[0] == new_id
-            await writer.delete_points(NAME, [new_id])
+                    assert (await top(gw, query, f))[0] == new_id
+            ack = await writer.delete_points(NAME, [new_id])
+            await heard(reader, ack.seq)
             for gw in (reader, writer):
                 for f in (None, flt):
-                    assert new_id not in ids(await gw.search(NAME, query, limit=5, filter=f))
+                    assert new_id not in await top(gw, query, f)
         applied = db.collection(NAME).applied_seq
         # The bus told each gateway of the other's writes, too.
         await wait_for(lambda: a.epochs.current(NAME) == b.epochs.current(NAME) == applied)
@@ -258,16 +279,16 @@ def test_a_gateway_that_cannot_hear_writes_leaves_the_cache_alone(
         await started(gw)
         await seed(gw)
         query = QUERIES[0]
-        await gw.search(NAME, query)
-        assert (await gw.search(NAME, query)).cache == "l1"
+        await gw.search(NAME, search_request(query))
+        assert (await gw.search(NAME, search_request(query))).cache == "l1"
         await asyncio.to_thread(l3.kill)
         await wait_for(lambda: not gw.epochs.synced)
         for _ in range(3):
-            assert (await gw.search(NAME, query)).cache == "miss"
+            assert (await gw.search(NAME, search_request(query))).cache == "miss"
         assert gw.pipeline.stats.unsynced == 3
         await asyncio.to_thread(l3.restart)
         await wait_for(lambda: gw.epochs.synced)
-        assert (await gw.search(NAME, query)).cache == "l1"
+        assert (await gw.search(NAME, search_request(query))).cache == "l1"
         await closed(gw)
 
     asyncio.run(run())
@@ -365,27 +386,36 @@ def test_x_cache_etag_and_not_modified_through_the_app(
     asyncio.run(run())
 
 
-class SlowBackend(LocalBackend):
-    """Counts searches and makes each take long enough for every caller to arrive."""
+def slow_router(calls: list[int]) -> Callable[[DataPlane], None]:
+    """Counts the router's searches and makes each take long enough for every caller to
+    arrive."""
 
-    backend_calls = 0
+    def wrap(data: DataPlane) -> None:
+        original = data.router.search
 
-    async def search(self, *args: Any, **kwargs: Any) -> Any:
-        type(self).backend_calls += 1
-        await asyncio.sleep(0.3)
-        return await super().search(*args, **kwargs)
+        async def search(
+            name: str, vectors: np.ndarray, options: SearchOptions, read: ReadOptions
+        ) -> SearchResult:
+            calls.append(1)
+            await asyncio.sleep(0.3)
+            return await original(name, vectors, options, read)
+
+        data.router.search = search  # type: ignore[method-assign]
+
+    return wrap
 
 
-def test_a_hundred_identical_concurrent_queries_reach_the_backend_once(
+def test_a_hundred_identical_concurrent_queries_reach_the_router_once(
     db: EmbeddedDatabase, l2: RedisServer, l3: RedisServer
 ) -> None:
     async def run() -> None:
-        gw = make_gateway(db, l2, l3, backend=SlowBackend)
+        calls: list[int] = []
+        gw = make_gateway(db, l2, l3, wrap=slow_router(calls))
         await started(gw)
         await seed(gw)
-        query = QUERIES[2]
-        outcomes = await asyncio.gather(*(gw.search(NAME, query, limit=5) for _ in range(100)))
-        assert SlowBackend.backend_calls == 1
+        query = search_request(QUERIES[2], limit=5)
+        outcomes = await asyncio.gather(*(gw.search(NAME, query) for _ in range(100)))
+        assert len(calls) == 1
         assert len({tuple(ids(o)) for o in outcomes}) == 1
         assert gw.flights.stats.merges == 99
         await closed(gw)

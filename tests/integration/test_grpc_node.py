@@ -29,7 +29,7 @@ from vecfleet.errors import (
     ValidationError,
     VecfleetError,
 )
-from vecfleet.models import Hit, Point
+from vecfleet.models import Hit, Point, ReadGate, ScrollPage, SearchOptions, SearchResult
 from vecfleet.node.base import NodeAPI, ReplicaView
 from vecfleet.node.service import NodeService
 from vecfleet.transport.grpc_client import GrpcNode
@@ -175,18 +175,22 @@ def test_searches_match_the_engine(transport: str, shards: dict[int, CollectionH
     async def scenario(node: NodeAPI) -> None:
         for shard, handle in shards.items():
             for where in FILTERS:
-                single = await node.search("incidents", shard, queries[:1], 10, where)
+                ten = SearchOptions(limit=10, filter=where)
+                single = (await node.search("incidents", shard, queries[:1], ten)).hits
                 assert same_lists(single[0], handle.search(queries[0], 10, where))
-                batch = await node.search("incidents", shard, queries, 7, where)
+                seven = SearchOptions(limit=7, filter=where)
+                batch = (await node.search("incidents", shard, queries, seven)).hits
                 want = [handle.search(q, 7, where) for q in queries]
                 assert len(batch) == len(want) == 8
                 assert all(same_lists(g, w) for g, w in zip(batch, want, strict=True))
-            exact = await node.search(
-                "incidents", shard, queries, 5, None, {"exact": True}, False, True
+            options = SearchOptions(
+                limit=5, params={"exact": True}, with_payload=False, with_vectors=True
             )
+            exact = (await node.search("incidents", shard, queries, options)).hits
             want = [handle.search(q, 5, None, {"exact": True}, True) for q in queries]
             assert all(same_lists(g, bare(w)) for g, w in zip(exact, want, strict=True))
-            assert await node.search("incidents", shard, queries[:0]) == []
+            empty = await node.search("incidents", shard, queries[:0], SearchOptions())
+            assert empty.hits == []
 
     run(node_service(shards), transport, scenario)
 
@@ -198,14 +202,13 @@ def test_concurrent_searches_share_the_node(
     queries = np.random.default_rng(6).standard_normal((24, DIM)).astype(np.float32)
     want = [shards[0].search(q, 5, {"industry": "Energy"}) for q in queries]
 
-    async def scenario(node: NodeAPI) -> list[list[list[Hit]]]:
-        calls = [
-            node.search("incidents", 0, q[None, :], 5, {"industry": "Energy"}) for q in queries
-        ]
+    async def scenario(node: NodeAPI) -> list[SearchResult]:
+        options = SearchOptions(limit=5, filter={"industry": "Energy"})
+        calls = [node.search("incidents", 0, q[None, :], options) for q in queries]
         return await asyncio.gather(*calls)
 
     answers = run(node_service(shards), transport, scenario)
-    assert all(same_lists(a[0], w) for a, w in zip(answers, want, strict=True))
+    assert all(same_lists(a.hits[0], w) for a, w in zip(answers, want, strict=True))
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
@@ -222,7 +225,8 @@ def test_get_count_and_scroll_match_the_engine(
                 assert await node.count("incidents", shard, where) == handle.count(where)
                 cursor: int | None = None
                 while True:
-                    page, next_cursor = await node.scroll("incidents", shard, where, 37, cursor)
+                    ask = ScrollPage(where, 37, cursor)
+                    page, next_cursor = await node.scroll("incidents", shard, ask)
                     want_page, want_cursor = handle.scroll(where, 37, cursor)
                     assert same_lists(page, want_page)
                     assert next_cursor == want_cursor
@@ -252,19 +256,28 @@ def test_status_and_health(transport: str, shards: dict[int, CollectionHandle]) 
 
 # ---------------------------------------------------------------------- errors
 BAD_CALLS: dict[str, Callable[[NodeAPI], Awaitable[Any]]] = {
-    "unknown collection": lambda n: n.search("nope", 0, np.ones((1, DIM), np.float32)),
+    "unknown collection": lambda n: n.search(
+        "nope", 0, np.ones((1, DIM), np.float32), SearchOptions()
+    ),
     "unknown shard": lambda n: n.count("incidents", 7),
     "bad operator": lambda n: n.search(
-        "incidents", 0, np.ones((2, DIM), np.float32), 5, {"severity": {"$near": 3}}
+        "incidents",
+        0,
+        np.ones((2, DIM), np.float32),
+        SearchOptions(limit=5, filter={"severity": {"$near": 3}}),
     ),
     "bad filter value": lambda n: n.count("incidents", 1, {"severity": {"$gte": "high"}}),
-    "bad limit": lambda n: n.search("incidents", 0, np.ones((1, DIM), np.float32), 0),
-    "wrong dim": lambda n: n.search("incidents", 0, np.ones((1, DIM + 1), np.float32)),
-    "bad params": lambda n: n.search(
-        "incidents", 1, np.ones((1, DIM), np.float32), 3, None, {"x": 1}
+    "bad limit": lambda n: n.search(
+        "incidents", 0, np.ones((1, DIM), np.float32), SearchOptions(limit=0)
     ),
-    "bad cursor": lambda n: n.scroll("incidents", 0, None, 10, -1),
-    "lagging replica": lambda n: n.count("stuck", 0, max_lag_ms=100),
+    "wrong dim": lambda n: n.search(
+        "incidents", 0, np.ones((1, DIM + 1), np.float32), SearchOptions()
+    ),
+    "bad params": lambda n: n.search(
+        "incidents", 1, np.ones((1, DIM), np.float32), SearchOptions(limit=3, params={"x": 1})
+    ),
+    "bad cursor": lambda n: n.scroll("incidents", 0, ScrollPage(None, 10, -1)),
+    "lagging replica": lambda n: n.count("stuck", 0, None, ReadGate(max_lag_ms=100)),
 }
 EXPECTED = {
     "unknown collection": ShardNotHosted,
@@ -320,7 +333,7 @@ def test_a_replica_that_never_catches_up_is_behind_before_the_deadline(
     async def scenario(node: NodeAPI) -> float:
         start = time.monotonic()
         with pytest.raises(ReplicaBehind) as info:
-            await node.get("stuck", 0, [1], min_seq=10**9, timeout_s=1.0)
+            await node.get("stuck", 0, [1], False, ReadGate(min_seq=10**9, timeout_s=1.0))
         assert info.value.details["min_seq"] == 10**9
         return time.monotonic() - start
 
@@ -337,7 +350,8 @@ def test_a_deadline_shorter_than_a_slow_wait_is_a_quick_timeout(
     async def scenario(node: NodeAPI) -> float:
         start = time.monotonic()
         with pytest.raises(DeadlineExceeded):
-            await node.search("slow", 0, queries, min_seq=10**9, timeout_s=0.3)
+            gate = ReadGate(min_seq=10**9, timeout_s=0.3)
+            await node.search("slow", 0, queries, SearchOptions(), gate)
         return time.monotonic() - start
 
     try:
@@ -359,9 +373,10 @@ def test_a_server_stopped_mid_way_gives_unavailable_not_a_hang(
         server = await serve_node(service)
         node = GrpcNode(f"127.0.0.1:{server_port(server)}")
         try:
-            assert len(await node.search("incidents", 0, queries)) == 1
+            assert len((await node.search("incidents", 0, queries, SearchOptions())).hits) == 1
+            gate = ReadGate(min_seq=10**9, timeout_s=30)
             in_flight = asyncio.ensure_future(
-                node.search("slow", 0, queries, min_seq=10**9, timeout_s=30)
+                node.search("slow", 0, queries, SearchOptions(), gate)
             )
             await asyncio.sleep(0.2)
             start = time.monotonic()
@@ -370,7 +385,7 @@ def test_a_server_stopped_mid_way_gives_unavailable_not_a_hang(
                 await in_flight
             assert type(info.value) is Unavailable
             with pytest.raises(Unavailable, match="cannot reach node"):
-                await node.count("incidents", 0, timeout_s=30)
+                await node.count("incidents", 0, None, ReadGate(timeout_s=30))
             assert time.monotonic() - start < 3.0
         finally:
             slow.release.set()

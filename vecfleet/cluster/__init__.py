@@ -13,6 +13,6 @@ The log and snapshot modules (docs/cluster-log.md):
 * ``blobstore``     where snapshots live: ``BlobStore``, ``NatsBlobStore``, ``LocalBlobStore``
 
 The engine knows none of this. A ``vecfleet.node.replica`` follows whichever
-``ShardLogSource`` (``vecfleet.node.log_source``) its composition root hands it.
+``ShardLogSource`` (``vecfleet.cluster.log_source``) its composition root hands it.
 Nothing is imported here, so importing one module does not pull in the others.
 """

@@ -3,7 +3,7 @@
 Layout: ``<root>/<collection>/<shard>/`` holds one shard's write-ahead log segments
 (``vecfleet/engine/wal/file_log.py``). A ``FileLog`` locks its directory, so the source
 owns the one ``FileLog`` of each shard in this process: the writer appends through
-``append``, replicas read through the read-only ``ShardLog`` views ``open_log`` returns.
+``append``, replicas read through the read-only ``ReplicaLog`` views ``open_log`` returns.
 Sequences are the ``FileLog``'s: consecutive per shard from 1 (a JetStream subject, by
 contrast, shares its stream's numbering across shards).
 
@@ -35,11 +35,11 @@ from collections.abc import Generator, Iterator, Sequence
 from itertools import islice
 from pathlib import Path
 
+from vecfleet.cluster.log_source import TailBatch, TailRecord
 from vecfleet.cluster.subjects import check_shard
 from vecfleet.engine.config import check_collection_name
 from vecfleet.engine.wal.file_log import FileLog
 from vecfleet.errors import CollectionNotFound, StorageError, VecfleetError
-from vecfleet.node.log_source import TailBatch, TailRecord
 from vecfleet.types import Durability, Seq
 
 log = logging.getLogger(__name__)
@@ -151,7 +151,7 @@ class FileLogSource:
 
 
 class FileShardLog:
-    """A replica's read-only view of one shard's ``FileLog`` (the ``ShardLog`` protocol)."""
+    """A replica's read-only view of one shard's ``FileLog`` (the ``ReplicaLog`` protocol)."""
 
     def __init__(self, source: FileLogSource, key: ShardKey, state: _Shard) -> None:
         self._source = source
@@ -192,7 +192,7 @@ class FileShardLog:
     def close(self) -> None:
         """Nothing to release: the ``FileLog`` belongs to the source."""
 
-    # ------------------------------------------------------------------ ShardLog extras
+    # ------------------------------------------------------------------ ReplicaLog extras
     def purge_floor(self) -> Seq:
         return self._live().first_seq()
 

@@ -29,10 +29,10 @@ import nats.js.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 
+from vecfleet.cluster.log_source import TailBatch, TailRecord
 from vecfleet.cluster.nats_errors import translate, translating
 from vecfleet.cluster.nats_thread import NatsThread
 from vecfleet.errors import CollectionNotFound
-from vecfleet.node.log_source import TailBatch, TailRecord
 from vecfleet.types import Seq
 
 __all__ = ["JetStreamTail", "TailBatch", "TailRecord"]

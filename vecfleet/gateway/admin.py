@@ -20,8 +20,7 @@ import msgspec
 from vecfleet.cluster.base import Catalog, ShardLog
 from vecfleet.cluster.records import CollectionEntry, place
 from vecfleet.cluster.sharding import ShardMap
-from vecfleet.cluster.subjects import cluster_collection_name
-from vecfleet.engine.config import CollectionConfig
+from vecfleet.engine.config import CollectionConfig, check_collection_name
 from vecfleet.engine.ops import CreateCollection, encode_op
 from vecfleet.errors import Unavailable, ValidationError
 from vecfleet.gateway.cluster_view import ClusterView
@@ -60,7 +59,7 @@ class CollectionAdmin:
 
     async def create(self, spec: CollectionSpec) -> dict[str, Any]:
         name, settings = spec.name, spec.settings
-        cluster_collection_name(name)
+        check_collection_name(name)  # the log may narrow it further (NATS: no '.')
         engine_settings = {k: v for k, v in settings.items() if k not in CLUSTER_SETTINGS}
         config = CollectionConfig.from_dict(
             {

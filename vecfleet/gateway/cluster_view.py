@@ -25,7 +25,7 @@ import msgspec
 
 from vecfleet.cluster.base import Catalog
 from vecfleet.cluster.records import CollectionEntry, MemberRecord
-from vecfleet.engine.config import CollectionConfig
+from vecfleet.engine.config import CollectionConfig, check_collection_name
 from vecfleet.errors import CollectionNotFound, Unavailable
 from vecfleet.gateway.replicas import ReplicaSet
 from vecfleet.node.base import NodeAPI
@@ -160,6 +160,7 @@ class ClusterView:
     def collection(self, name: str) -> ClusterCollection:
         col = self._collections.get(name)
         if col is None:
+            check_collection_name(name)  # a name that cannot exist is the caller's 422
             raise CollectionNotFound(name)
         return col
 

@@ -1,7 +1,7 @@
 """Nodes host shard replicas and answer the gateway's reads.
 
 * ``base``       the seams: ``ReplicaView`` (what the service needs of a replica), ``NodeAPI``
-* ``log_source`` the seam to a shard's log: ``ShardLogSource``, ``ShardLog``, ``LogTail``
+* the seam to a shard's log (``ShardLogSource``, ``ReplicaLog``, ``LogTail``) is ``cluster.log_source``
 * ``service``    ``NodeService``: the node's API over the replicas it hosts
 * ``replica``    ``Replica``: an engine shard kept current from the shard's log
 

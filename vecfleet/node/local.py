@@ -59,9 +59,17 @@ class LocalReplica:
         return 0.0
 
     def wait_for(self, seq: int, timeout: float) -> bool:
-        # Every record the log acknowledged is applied: a sequence up to the database's
-        # newest is already reflected, whichever collection it wrote.
-        return seq <= self.db.applied_seq
+        """At once: every record the log acknowledged is applied, so a sequence up to the
+        database's newest is reflected, whichever collection it wrote, and a later one
+        was never acknowledged (a caller's mistake, not a replica behind)."""
+        newest = self.db.applied_seq
+        if seq > newest:
+            raise ValidationError(
+                f"seq {seq} is newer than every write this database acknowledged ({newest}); "
+                "pass the seq a write of yours answered",
+                field="seq",
+            )
+        return True
 
 
 class LocalShardLog:
@@ -119,9 +127,19 @@ class LocalCatalog:
         self._created: dict[str, float] = {}
 
     def host_all(self) -> None:
-        """Host a replica of every collection the database holds (at start-up)."""
-        for name in self.db.list_collections():
-            self.service.add_replica(LocalReplica(self.db, name))
+        """Host a replica of every collection the database holds, and only those.
+
+        Called at start-up and on every listing: a collection made or dropped on the
+        database directly (the demo loader, the Python API) is hosted or let go within one
+        refresh of the gateway's view, as a cluster node follows placement.
+        """
+        names = set(self.db.list_collections())
+        hosted = {r.collection for r in self.service.replicas()}
+        for name in sorted(names - hosted):
+            with contextlib.suppress(CollectionNotFound):  # dropped since it was listed
+                self.service.add_replica(LocalReplica(self.db, name))
+        for name in hosted - names:
+            self.service.remove_replica(name, 0)
 
     async def create(self, name: str, entry: CollectionEntry) -> None:
         if name in self.db.list_collections():
@@ -145,6 +163,7 @@ class LocalCatalog:
         return self._entry(handle)
 
     async def collections(self) -> dict[str, CollectionEntry]:
+        self.host_all()
         out = {}
         for name in self.db.list_collections():
             with contextlib.suppress(CollectionNotFound):  # dropped since it was listed

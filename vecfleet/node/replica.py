@@ -1,6 +1,6 @@
 """A shard replica: an engine ``Database`` kept up to date from the shard's log.
 
-The log comes from a ``ShardLogSource`` (``vecfleet.node.log_source``) the composition
+The log comes from a ``ShardLogSource`` (``vecfleet.cluster.log_source``) the composition
 root injects: a JetStream subject in cluster mode, a local write-ahead log in embedded
 mode; the replica never knows which. Every replica of a shard reads the same log in the
 same order and applies each record idempotently by sequence (``Database.apply_record``),
@@ -9,7 +9,7 @@ so replicas converge with no protocol between them; the log is the only coordina
 
 Open: if the blob store holds a newer snapshot than the local data directory, download it
 and install it beside the local ones; open the ``Database`` over the read-only
-``ShardLog`` (newest local snapshot + replay of the log after it); then start the
+``ReplicaLog`` (newest local snapshot + replay of the log after it); then start the
 follower thread, which tails the log from ``applied_seq + 1`` and applies each record.
 
 A record the follower never saw may have been purged (another replica stored a newer
@@ -47,6 +47,7 @@ from typing import Any
 
 from vecfleet.cluster.blobstore.archive import fsync_dir, link_tree
 from vecfleet.cluster.blobstore.base import BlobStore
+from vecfleet.cluster.log_source import LogTail, ShardLogSource, TailBatch
 from vecfleet.engine.api import CollectionHandle
 from vecfleet.engine.database import Database, DatabaseSettings
 from vecfleet.engine.snapshot import (
@@ -64,7 +65,6 @@ from vecfleet.errors import (
     Unavailable,
     VecfleetError,
 )
-from vecfleet.node.log_source import LogTail, ShardLogSource, TailBatch
 from vecfleet.types import Seq
 
 log = logging.getLogger(__name__)

@@ -27,9 +27,8 @@ from vecfleet.embed import BatchingEmbedder, HashEmbedder
 from vecfleet.engine.api import EmbeddedDatabase
 from vecfleet.engine.database import DatabaseSettings
 from vecfleet.gateway import Gateway
-from vecfleet.gateway.local_backend import LocalBackend
 from vecfleet.local_cluster import free_port
-from vecfleet.runtime import build_cache
+from vecfleet.runtime import build_cache, embedded_data_plane
 
 DIM = 8
 SEARCH = "/v1/collections/c/search"
@@ -80,8 +79,13 @@ class Served:
 @asynccontextmanager
 async def served(tmp_path: Path) -> AsyncIterator[Served]:
     db = EmbeddedDatabase(str(tmp_path / "db"), DatabaseSettings(durability="none"))
+    # The embedded data plane hosts the collections the database holds when it is built.
+    db.create_collection("c", dim=DIM)
+    rng = np.random.default_rng(3)
+    db.collection("c").upsert(list(range(20)), rng.random((20, DIM)), [{}] * 20)
     cache, epochs = build_cache(load_settings(None, {}).cache, "ns")
-    gw = Gateway(LocalBackend(db), BatchingEmbedder(HashEmbedder(DIM)), cache=cache, epochs=epochs)
+    embedder = BatchingEmbedder(HashEmbedder(DIM))
+    gw = Gateway(embedded_data_plane(db), embedder, cache=cache, epochs=epochs)
     await gw.start()
     app = build_app(gw, max_body_bytes=MAX_BODY, hot_cache_bytes=1 << 20)
     counting = CountingApp(app)
@@ -101,9 +105,6 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
         while not server.started:
             assert not task.done(), "uvicorn stopped before it started"
             await asyncio.sleep(0.01)
-        db.create_collection("c", dim=DIM)
-        rng = np.random.default_rng(3)
-        db.collection("c").upsert(list(range(20)), rng.random((20, DIM)), [{}] * 20)
         yield Served(port, counting, app.state.hot)
     finally:
         server.should_exit = True

@@ -17,8 +17,7 @@ from vecfleet.embed import BatchingEmbedder, HashEmbedder
 from vecfleet.engine.api import EmbeddedDatabase
 from vecfleet.engine.database import DatabaseSettings
 from vecfleet.gateway import Gateway
-from vecfleet.gateway.local_backend import LocalBackend
-from vecfleet.runtime import build_cache
+from vecfleet.runtime import build_cache, embedded_data_plane
 
 DIM = 8
 
@@ -27,7 +26,8 @@ DIM = 8
 async def served(tmp_path: Path, hot_bytes: int = 1 << 20) -> AsyncIterator[httpx.AsyncClient]:
     db = EmbeddedDatabase(str(tmp_path / "db"), DatabaseSettings(durability="none"))
     cache, epochs = build_cache(load_settings(None, {}).cache, "ns")
-    gw = Gateway(LocalBackend(db), BatchingEmbedder(HashEmbedder(DIM)), cache=cache, epochs=epochs)
+    embedder = BatchingEmbedder(HashEmbedder(DIM))
+    gw = Gateway(embedded_data_plane(db), embedder, cache=cache, epochs=epochs)
     await gw.start()
     app = build_app(gw, hot_cache_bytes=hot_bytes)
     transport = httpx.ASGITransport(app=app)

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from vecfleet.cluster.file_source import FileLogSource
+from vecfleet.cluster.log_source import LogTail, ReplicaLog
 from vecfleet.errors import CollectionNotFound, StorageError, ValidationError
-from vecfleet.node.log_source import LogTail, ShardLog
 
 C = "incidents"
 
@@ -29,7 +29,7 @@ def append_many(source: FileLogSource, n: int, shard: int = 0) -> list[int]:
 
 def test_views_and_tails_keep_the_protocols(source: FileLogSource) -> None:
     log = source.open_log(C, 0)
-    assert isinstance(log, ShardLog)
+    assert isinstance(log, ReplicaLog)
     assert isinstance(log.tail(1), LogTail)
 
 

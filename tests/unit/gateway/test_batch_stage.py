@@ -1,4 +1,4 @@
-"""The pipeline's micro-batcher: same answers as one call per search, fewer backend calls."""
+"""The pipeline's micro-batcher: same answers as one call per search, fewer router calls."""
 
 from __future__ import annotations
 
@@ -8,25 +8,35 @@ from typing import Any
 
 import numpy as np
 
+from tests.helpers import search_request
 from vecfleet.engine.api import EmbeddedDatabase
 from vecfleet.engine.database import DatabaseSettings
 from vecfleet.gateway import Gateway
-from vecfleet.gateway.local_backend import LocalBackend
+from vecfleet.gateway.data_plane import DataPlane
+from vecfleet.gateway.reads import ReadOptions
+from vecfleet.models import SearchOptions, SearchResult
+from vecfleet.runtime import embedded_data_plane
 
 DIM = 16
 
 
-class CountingBackend(LocalBackend):
-    def __init__(self, db: EmbeddedDatabase) -> None:
-        super().__init__(db)
-        self.calls: list[int] = []
+def counting_data_plane(db: EmbeddedDatabase) -> tuple[DataPlane, list[int]]:
+    """The embedded data side, noting the rows of every router search."""
+    data = embedded_data_plane(db)
+    calls: list[int] = []
+    original = data.router.search
 
-    async def search(self, name: str, vectors: np.ndarray, *args: Any) -> Any:
-        self.calls.append(len(vectors))
-        return await super().search(name, vectors, *args)
+    async def search(
+        name: str, vectors: np.ndarray, options: SearchOptions, read: ReadOptions
+    ) -> SearchResult:
+        calls.append(len(vectors))
+        return await original(name, vectors, options, read)
+
+    data.router.search = search  # type: ignore[method-assign]
+    return data, calls
 
 
-def test_concurrent_searches_share_backend_calls_and_keep_their_answers(tmp_path: Path) -> None:
+def test_concurrent_searches_share_router_calls_and_keep_their_answers(tmp_path: Path) -> None:
     rng = np.random.default_rng(5)
     data = rng.standard_normal((300, DIM)).astype(np.float32)
     queries = rng.standard_normal((64, DIM)).astype(np.float32)
@@ -36,13 +46,14 @@ def test_concurrent_searches_share_backend_calls_and_keep_their_answers(tmp_path
     expected = [[h.id for h in col.search(q, 5, {"group": 1})] for q in queries]
 
     async def run(batch_max: int) -> tuple[list[list[Any]], list[int]]:
-        backend = CountingBackend(db)
-        gw = Gateway(backend, None, batch_max=batch_max, batch_wait_s=0.005)
+        plane, calls = counting_data_plane(db)
+        gw = Gateway(plane, None, batch_max=batch_max, batch_wait_s=0.005)
+        await gw.start()
         outcomes = await asyncio.gather(
-            *(gw.search("c", q, limit=5, filter={"group": 1}) for q in queries)
+            *(gw.search("c", search_request(q, limit=5, filter={"group": 1})) for q in queries)
         )
         await gw.close()
-        return [[h.id for h in o.hits] for o in outcomes], backend.calls
+        return [[h.id for h in o.hits] for o in outcomes], calls
 
     batched, calls = asyncio.run(run(32))
     assert batched == expected
@@ -55,10 +66,12 @@ def test_concurrent_searches_share_backend_calls_and_keep_their_answers(tmp_path
 
     async def mixed() -> None:
         # Different filters or limits never share a batch: each gets its own answer.
-        gw = Gateway(CountingBackend(db), None, batch_max=32)
+        plane, _ = counting_data_plane(db)
+        gw = Gateway(plane, None, batch_max=32)
+        await gw.start()
         a, b = await asyncio.gather(
-            gw.search("c", queries[0], limit=5, filter={"group": 1}),
-            gw.search("c", queries[0], limit=3, filter={"group": 2}),
+            gw.search("c", search_request(queries[0], limit=5, filter={"group": 1})),
+            gw.search("c", search_request(queries[0], limit=3, filter={"group": 2})),
         )
         await gw.close()
         assert [h.id for h in a.hits] == expected[0]

@@ -16,8 +16,7 @@ from vecfleet.engine.database import DatabaseSettings
 from vecfleet.errors import ValidationError
 from vecfleet.gateway import Gateway
 from vecfleet.gateway.epochs import LocalEpochBus, RedisEpochBus
-from vecfleet.gateway.local_backend import LocalBackend
-from vecfleet.runtime import build_cache, cache_namespace
+from vecfleet.runtime import build_cache, cache_namespace, embedded_data_plane
 
 
 def test_settings_from_the_environment_choose_the_tiers() -> None:
@@ -69,7 +68,7 @@ def test_metrics_show_cache_tiers_and_stages(tmp_path: Path) -> None:
         db = EmbeddedDatabase(str(tmp_path / "db"), DatabaseSettings(durability="none"))
         cache, epochs = build_cache(load_settings(None, {}).cache, "ns")
         embedder = BatchingEmbedder(HashEmbedder(8))
-        gw = Gateway(LocalBackend(db), embedder, cache=cache, epochs=epochs)
+        gw = Gateway(embedded_data_plane(db), embedder, cache=cache, epochs=epochs)
         await gw.start()
         transport = httpx.ASGITransport(app=build_app(gw))
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:

@@ -21,10 +21,10 @@ import pytest
 
 from vecfleet.cluster.blobstore.local import LocalBlobStore
 from vecfleet.cluster.file_source import FileLogSource
+from vecfleet.cluster.log_source import ShardLogSource, TailBatch
 from vecfleet.engine.config import CollectionConfig
 from vecfleet.engine.database import DatabaseSettings
 from vecfleet.engine.ops import CreateCollection, Delete, DropCollection, encode_op, upsert_op
-from vecfleet.node.log_source import ShardLogSource, TailBatch
 from vecfleet.node.replica import DROPPED, FOLLOWING, Replica
 from vecfleet.types import Seq
 

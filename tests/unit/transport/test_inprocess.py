@@ -14,6 +14,7 @@ import pytest
 import vecfleet
 from vecfleet.engine.api import CollectionHandle
 from vecfleet.errors import DeadlineExceeded, ReplicaBehind, ShardNotHosted
+from vecfleet.models import ReadGate, ScrollPage, SearchOptions
 from vecfleet.node.base import NodeHealth, ReplicaView
 from vecfleet.node.service import NodeService
 from vecfleet.transport.inprocess import InProcessNode
@@ -94,9 +95,11 @@ def test_search_is_the_engines_and_without_payload_drops_payloads(
     want = [replica.handle().search(q, 5, {"kind": "a"}) for q in queries]
 
     async def scenario(node: InProcessNode) -> tuple[Any, Any]:
-        full = await node.search("docs", 0, queries, 5, {"kind": "a"})
-        bare = await node.search("docs", 0, queries, 5, {"kind": "a"}, with_payload=False)
-        return full, bare
+        options = SearchOptions(limit=5, filter={"kind": "a"})
+        full = await node.search("docs", 0, queries, options)
+        without = SearchOptions(limit=5, filter={"kind": "a"}, with_payload=False)
+        bare = await node.search("docs", 0, queries, without)
+        return full.hits, bare.hits
 
     full, bare = run(replica, scenario)
     assert full == want
@@ -135,7 +138,7 @@ def test_min_seq_waits_until_the_replica_applies_it(replica: FakeReplica) -> Non
     async def scenario(node: InProcessNode) -> float:
         start = time.monotonic()
         threading.Timer(0.15, replica.advance, (target,)).start()
-        assert await node.count("docs", 0, min_seq=target, timeout_s=5) == 60
+        assert await node.count("docs", 0, None, ReadGate(min_seq=target, timeout_s=5)) == 60
         return time.monotonic() - start
 
     assert 0.1 < run(replica, scenario) < 2.0
@@ -147,9 +150,8 @@ def test_a_replica_that_does_not_catch_up_is_behind_before_the_deadline(
     async def scenario(node: InProcessNode) -> float:
         start = time.monotonic()
         with pytest.raises(ReplicaBehind) as info:
-            await node.search(
-                "docs", 0, np.ones((1, DIM), np.float32), min_seq=10**6, timeout_s=1.0
-            )
+            gate = ReadGate(min_seq=10**6, timeout_s=1.0)
+            await node.search("docs", 0, np.ones((1, DIM), np.float32), SearchOptions(), gate)
         assert info.value.details["min_seq"] == 10**6
         assert info.value.applied_seq == replica.applied
         return time.monotonic() - start
@@ -161,9 +163,9 @@ def test_bounded_staleness_refuses_a_lagging_replica_at_once(replica: FakeReplic
     replica.lag = 1500.0
 
     async def scenario(node: InProcessNode) -> None:
-        assert await node.count("docs", 0, max_lag_ms=2000) == 60
+        assert await node.count("docs", 0, None, ReadGate(max_lag_ms=2000)) == 60
         with pytest.raises(ReplicaBehind, match="lags 1500 ms") as info:
-            await node.count("docs", 0, max_lag_ms=1000)
+            await node.count("docs", 0, None, ReadGate(max_lag_ms=1000))
         assert info.value.details["max_lag_ms"] == 1000
 
     run(replica, scenario)
@@ -175,7 +177,7 @@ def test_a_wait_that_overruns_the_deadline_is_deadline_exceeded(replica: FakeRep
     async def scenario(node: InProcessNode) -> float:
         start = time.monotonic()
         with pytest.raises(DeadlineExceeded):
-            await node.get("docs", 0, ["p1"], min_seq=10**6, timeout_s=0.2)
+            await node.get("docs", 0, ["p1"], False, ReadGate(min_seq=10**6, timeout_s=0.2))
         return time.monotonic() - start
 
     try:
@@ -187,7 +189,7 @@ def test_a_wait_that_overruns_the_deadline_is_deadline_exceeded(replica: FakeRep
 def test_a_spent_budget_is_deadline_exceeded(replica: FakeReplica) -> None:
     async def scenario(node: InProcessNode) -> None:
         with pytest.raises(DeadlineExceeded):
-            await node.scroll("docs", 0, timeout_s=0)
+            await node.scroll("docs", 0, ScrollPage(), ReadGate(timeout_s=0))
 
     run(replica, scenario)
 
@@ -196,9 +198,10 @@ def test_searches_and_other_reads_run_on_separate_pools(
     replica: FakeReplica, rng: np.random.Generator
 ) -> None:
     async def scenario(node: InProcessNode) -> None:
-        await node.search("docs", 0, rng.standard_normal((2, DIM)).astype(np.float32))
+        queries = rng.standard_normal((2, DIM)).astype(np.float32)
+        await node.search("docs", 0, queries, SearchOptions())
         await node.count("docs", 0)
-        await node.scroll("docs", 0, limit=5)
+        await node.scroll("docs", 0, ScrollPage(limit=5))
         await node.get("docs", 0, ["p1"])
 
     run(replica, scenario)

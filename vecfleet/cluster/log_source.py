@@ -9,7 +9,7 @@ replica sees only the protocols below; only the composition roots pick a source.
 
 The contract every source keeps, beyond the engine's ``Log``:
 
-* **Read-only for replicas.** ``ShardLog.append`` refuses: replicas apply the log, the
+* **Read-only for replicas.** ``ReplicaLog.append`` refuses: replicas apply the log, the
   writer (the gateway) appends to it by other means.
 * **Ordered, possibly gapped sequences.** Records come in increasing sequence order;
   consumers never assume ``+1`` (a JetStream subject shares its stream's numbering).
@@ -21,7 +21,7 @@ The contract every source keeps, beyond the engine's ``Log``:
   raises ``CollectionNotFound``; an unreachable log raises ``Unavailable`` (the replica
   retries), a record that cannot be read ``CorruptData``.
 * **Closing the engine's view is harmless.** ``Database.close`` closes its log; a replica
-  reopens its database over the same ``ShardLog`` after a resync, so ``close`` must leave
+  reopens its database over the same ``ReplicaLog`` after a resync, so ``close`` must leave
   it usable and release nothing the source owns.
 """
 
@@ -68,7 +68,7 @@ class LogTail(Protocol):
 
 
 @runtime_checkable
-class ShardLog(Log, Protocol):
+class ReplicaLog(Log, Protocol):
     """One shard's log as a replica uses it: the engine's ``Log``, read-only, plus a tail."""
 
     def last_seq(self, timeout_s: float | None = None) -> Seq:
@@ -93,7 +93,7 @@ class ShardLog(Log, Protocol):
 class ShardLogSource(Protocol):
     """Where the shards' logs live; one per node, shared by all its replicas."""
 
-    def open_log(self, collection: str, shard: int) -> ShardLog:
+    def open_log(self, collection: str, shard: int) -> ReplicaLog:
         """The read-only log of ``collection``'s shard ``shard``.
 
         Raises ``ValidationError`` for a name or shard the source cannot address. Opening
