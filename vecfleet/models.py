@@ -111,6 +111,50 @@ class ReadGate(msgspec.Struct, frozen=True):
 OPEN_GATE = ReadGate()
 
 
+class ScrollPage(msgspec.Struct, frozen=True):
+    """Which page of points a scroll asks for: the filter, its size and where it starts."""
+
+    filter: dict[str, Any] | None = None
+    limit: int = 100
+    cursor: int | None = None
+
+
+class ShardSearch(msgspec.Struct, frozen=True):
+    """A batch of queries for one shard replica: an (n, dim) float32 matrix, the options
+    (the node answers the best ``options.depth`` hits; the gateway cuts the page) and the
+    freshness the replica must have."""
+
+    collection: str
+    shard: int
+    vectors: Any
+    options: SearchOptions = DEFAULT_SEARCH
+    gate: ReadGate = OPEN_GATE
+
+
+class ShardGet(msgspec.Struct, frozen=True):
+    """Points of one shard by id; missing ids are skipped, request order is kept."""
+
+    collection: str
+    shard: int
+    ids: list[str | int]
+    with_vectors: bool = False
+    gate: ReadGate = OPEN_GATE
+
+
+class ShardCount(msgspec.Struct, frozen=True):
+    collection: str
+    shard: int
+    filter: dict[str, Any] | None = None
+    gate: ReadGate = OPEN_GATE
+
+
+class ShardScroll(msgspec.Struct, frozen=True):
+    collection: str
+    shard: int
+    page: ScrollPage = ScrollPage()
+    gate: ReadGate = OPEN_GATE
+
+
 class SearchResult(msgspec.Struct, frozen=True):
     """The data side's answer to a batch: hits per query row, and the plan of each shard.
 
@@ -121,11 +165,3 @@ class SearchResult(msgspec.Struct, frozen=True):
 
     hits: list[list[Hit]]
     plan: list[dict[str, Any]] = []
-
-
-class ScrollPage(msgspec.Struct, frozen=True):
-    """Which page of points a scroll asks for: the filter, its size and where it starts."""
-
-    filter: dict[str, Any] | None = None
-    limit: int = 100
-    cursor: int | None = None

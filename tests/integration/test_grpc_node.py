@@ -29,7 +29,18 @@ from vecfleet.errors import (
     ValidationError,
     VecfleetError,
 )
-from vecfleet.models import Hit, Point, ReadGate, ScrollPage, SearchOptions, SearchResult
+from vecfleet.models import (
+    Hit,
+    Point,
+    ReadGate,
+    ScrollPage,
+    SearchOptions,
+    SearchResult,
+    ShardCount,
+    ShardGet,
+    ShardScroll,
+    ShardSearch,
+)
 from vecfleet.node.base import NodeAPI, ReplicaView
 from vecfleet.node.service import NodeService
 from vecfleet.transport.grpc_client import GrpcNode
@@ -176,20 +187,20 @@ def test_searches_match_the_engine(transport: str, shards: dict[int, CollectionH
         for shard, handle in shards.items():
             for where in FILTERS:
                 ten = SearchOptions(limit=10, filter=where)
-                single = (await node.search("incidents", shard, queries[:1], ten)).hits
+                single = (await node.search(ShardSearch("incidents", shard, queries[:1], ten))).hits
                 assert same_lists(single[0], handle.search(queries[0], 10, where))
                 seven = SearchOptions(limit=7, filter=where)
-                batch = (await node.search("incidents", shard, queries, seven)).hits
+                batch = (await node.search(ShardSearch("incidents", shard, queries, seven))).hits
                 want = [handle.search(q, 7, where) for q in queries]
                 assert len(batch) == len(want) == 8
                 assert all(same_lists(g, w) for g, w in zip(batch, want, strict=True))
             options = SearchOptions(
                 limit=5, params={"exact": True}, with_payload=False, with_vectors=True
             )
-            exact = (await node.search("incidents", shard, queries, options)).hits
+            exact = (await node.search(ShardSearch("incidents", shard, queries, options))).hits
             want = [handle.search(q, 5, None, {"exact": True}, True) for q in queries]
             assert all(same_lists(g, bare(w)) for g, w in zip(exact, want, strict=True))
-            empty = await node.search("incidents", shard, queries[:0], SearchOptions())
+            empty = await node.search(ShardSearch("incidents", shard, queries[:0], SearchOptions()))
             assert empty.hits == []
 
     run(node_service(shards), transport, scenario)
@@ -204,7 +215,7 @@ def test_concurrent_searches_share_the_node(
 
     async def scenario(node: NodeAPI) -> list[SearchResult]:
         options = SearchOptions(limit=5, filter={"industry": "Energy"})
-        calls = [node.search("incidents", 0, q[None, :], options) for q in queries]
+        calls = [node.search(ShardSearch("incidents", 0, q[None, :], options)) for q in queries]
         return await asyncio.gather(*calls)
 
     answers = run(node_service(shards), transport, scenario)
@@ -219,14 +230,16 @@ def test_get_count_and_scroll_match_the_engine(
         asked: dict[int, list[Any]] = {0: ["inc-3", "missing", "new-5", "inc-3"], 1: [7, 0, 999]}
         for shard, handle in shards.items():
             for with_vectors in (False, True):
-                got = await node.get("incidents", shard, asked[shard], with_vectors)
+                got = await node.get(ShardGet("incidents", shard, asked[shard], with_vectors))
                 assert same_lists(got, handle.get(asked[shard], with_vectors))
             for where in [*FILTERS, {"severity": {"$lt": 0}}]:
-                assert await node.count("incidents", shard, where) == handle.count(where)
+                assert await node.count(ShardCount("incidents", shard, where)) == handle.count(
+                    where
+                )
                 cursor: int | None = None
                 while True:
                     ask = ScrollPage(where, 37, cursor)
-                    page, next_cursor = await node.scroll("incidents", shard, ask)
+                    page, next_cursor = await node.scroll(ShardScroll("incidents", shard, ask))
                     want_page, want_cursor = handle.scroll(where, 37, cursor)
                     assert same_lists(page, want_page)
                     assert next_cursor == want_cursor
@@ -257,27 +270,33 @@ def test_status_and_health(transport: str, shards: dict[int, CollectionHandle]) 
 # ---------------------------------------------------------------------- errors
 BAD_CALLS: dict[str, Callable[[NodeAPI], Awaitable[Any]]] = {
     "unknown collection": lambda n: n.search(
-        "nope", 0, np.ones((1, DIM), np.float32), SearchOptions()
+        ShardSearch("nope", 0, np.ones((1, DIM), np.float32), SearchOptions())
     ),
-    "unknown shard": lambda n: n.count("incidents", 7),
+    "unknown shard": lambda n: n.count(ShardCount("incidents", 7)),
     "bad operator": lambda n: n.search(
-        "incidents",
-        0,
-        np.ones((2, DIM), np.float32),
-        SearchOptions(limit=5, filter={"severity": {"$near": 3}}),
+        ShardSearch(
+            "incidents",
+            0,
+            np.ones((2, DIM), np.float32),
+            SearchOptions(limit=5, filter={"severity": {"$near": 3}}),
+        )
     ),
-    "bad filter value": lambda n: n.count("incidents", 1, {"severity": {"$gte": "high"}}),
+    "bad filter value": lambda n: n.count(
+        ShardCount("incidents", 1, {"severity": {"$gte": "high"}})
+    ),
     "bad limit": lambda n: n.search(
-        "incidents", 0, np.ones((1, DIM), np.float32), SearchOptions(limit=0)
+        ShardSearch("incidents", 0, np.ones((1, DIM), np.float32), SearchOptions(limit=0))
     ),
     "wrong dim": lambda n: n.search(
-        "incidents", 0, np.ones((1, DIM + 1), np.float32), SearchOptions()
+        ShardSearch("incidents", 0, np.ones((1, DIM + 1), np.float32), SearchOptions())
     ),
     "bad params": lambda n: n.search(
-        "incidents", 1, np.ones((1, DIM), np.float32), SearchOptions(limit=3, params={"x": 1})
+        ShardSearch(
+            "incidents", 1, np.ones((1, DIM), np.float32), SearchOptions(limit=3, params={"x": 1})
+        )
     ),
-    "bad cursor": lambda n: n.scroll("incidents", 0, ScrollPage(None, 10, -1)),
-    "lagging replica": lambda n: n.count("stuck", 0, None, ReadGate(max_lag_ms=100)),
+    "bad cursor": lambda n: n.scroll(ShardScroll("incidents", 0, ScrollPage(None, 10, -1))),
+    "lagging replica": lambda n: n.count(ShardCount("stuck", 0, None, ReadGate(max_lag_ms=100))),
 }
 EXPECTED = {
     "unknown collection": ShardNotHosted,
@@ -333,7 +352,7 @@ def test_a_replica_that_never_catches_up_is_behind_before_the_deadline(
     async def scenario(node: NodeAPI) -> float:
         start = time.monotonic()
         with pytest.raises(ReplicaBehind) as info:
-            await node.get("stuck", 0, [1], False, ReadGate(min_seq=10**9, timeout_s=1.0))
+            await node.get(ShardGet("stuck", 0, [1], False, ReadGate(min_seq=10**9, timeout_s=1.0)))
         assert info.value.details["min_seq"] == 10**9
         return time.monotonic() - start
 
@@ -351,7 +370,7 @@ def test_a_deadline_shorter_than_a_slow_wait_is_a_quick_timeout(
         start = time.monotonic()
         with pytest.raises(DeadlineExceeded):
             gate = ReadGate(min_seq=10**9, timeout_s=0.3)
-            await node.search("slow", 0, queries, SearchOptions(), gate)
+            await node.search(ShardSearch("slow", 0, queries, SearchOptions(), gate))
         return time.monotonic() - start
 
     try:
@@ -373,10 +392,13 @@ def test_a_server_stopped_mid_way_gives_unavailable_not_a_hang(
         server = await serve_node(service)
         node = GrpcNode(f"127.0.0.1:{server_port(server)}")
         try:
-            assert len((await node.search("incidents", 0, queries, SearchOptions())).hits) == 1
+            assert (
+                len((await node.search(ShardSearch("incidents", 0, queries, SearchOptions()))).hits)
+                == 1
+            )
             gate = ReadGate(min_seq=10**9, timeout_s=30)
             in_flight = asyncio.ensure_future(
-                node.search("slow", 0, queries, SearchOptions(), gate)
+                node.search(ShardSearch("slow", 0, queries, SearchOptions(), gate))
             )
             await asyncio.sleep(0.2)
             start = time.monotonic()
@@ -385,7 +407,7 @@ def test_a_server_stopped_mid_way_gives_unavailable_not_a_hang(
                 await in_flight
             assert type(info.value) is Unavailable
             with pytest.raises(Unavailable, match="cannot reach node"):
-                await node.count("incidents", 0, None, ReadGate(timeout_s=30))
+                await node.count(ShardCount("incidents", 0, None, ReadGate(timeout_s=30)))
             assert time.monotonic() - start < 3.0
         finally:
             slow.release.set()

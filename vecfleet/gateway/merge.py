@@ -28,11 +28,12 @@ def merge_hits(
 def merge_plans(
     plans: Sequence[list[dict[str, object]]], shards: Sequence[int]
 ) -> list[dict[str, object]]:
-    """Every shard's segment plans, each marked with the shard it came from."""
+    """Every shard's segment plans, each marked with the shard it came from; a shard
+    with no segment yet says so, so every shard asked is named."""
     return [
         {**entry, "shard": shard}
         for shard, plan in zip(shards, plans, strict=True)
-        for entry in plan
+        for entry in (plan or [{"strategy": "empty", "rows": 0}])
     ]
 
 

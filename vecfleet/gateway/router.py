@@ -30,7 +30,17 @@ from vecfleet.gateway.hedging import HedgeBudget, hedged_call
 from vecfleet.gateway.merge import merge_hits, merge_plans
 from vecfleet.gateway.reads import ReadOptions
 from vecfleet.gateway.retry import RetryBudget
-from vecfleet.models import Point, ReadGate, ScrollPage, SearchOptions, SearchResult
+from vecfleet.models import (
+    Point,
+    ReadGate,
+    ScrollPage,
+    SearchOptions,
+    SearchResult,
+    ShardCount,
+    ShardGet,
+    ShardScroll,
+    ShardSearch,
+)
 from vecfleet.node.base import Filter, NodeAPI
 from vecfleet.types import Matrix, PointId
 
@@ -67,7 +77,7 @@ class Router:
         shards = col.entry.sharding.shards_for_filter(options.filter)
 
         def call(node: NodeAPI, shard: int, gate: ReadGate) -> Awaitable[SearchResult]:
-            return node.search(name, shard, vectors, options, gate)
+            return node.search(ShardSearch(name, shard, vectors, options, gate))
 
         answers = await self._ask(name, shards, read, call)
         ascending = col.config.metric == "l2"
@@ -85,7 +95,7 @@ class Router:
         groups = col.entry.sharding.group_ids(id_list)
 
         def call(node: NodeAPI, shard: int, gate: ReadGate) -> Awaitable[list[Point]]:
-            return node.get(name, shard, list(groups[shard]), with_vectors, gate)
+            return node.get(ShardGet(name, shard, list(groups[shard]), with_vectors, gate))
 
         answers = await self._ask(name, sorted(groups), read, call)
         found = {p.id: p for answer in answers for p in answer}
@@ -96,7 +106,7 @@ class Router:
         shards = col.entry.sharding.shards_for_filter(filter)
 
         def call(node: NodeAPI, shard: int, gate: ReadGate) -> Awaitable[int]:
-            return node.count(name, shard, filter, gate)
+            return node.count(ShardCount(name, shard, filter, gate))
 
         return int(sum(await self._ask(name, shards, read, call)))
 
@@ -121,7 +131,7 @@ class Router:
             def call(
                 node: NodeAPI, shard: int, gate: ReadGate, ask: ScrollPage = ask
             ) -> Awaitable[tuple[list[Point], int | None]]:
-                return node.scroll(name, shard, ask, gate)
+                return node.scroll(ShardScroll(name, shard, ask, gate))
 
             [(found, nxt)] = await self._ask(name, [s], read, call)
             points.extend(found)

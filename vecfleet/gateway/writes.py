@@ -22,7 +22,7 @@ from vecfleet.gateway.cluster_view import ClusterView
 from vecfleet.gateway.deadline import Deadline
 from vecfleet.gateway.reads import ReadOptions
 from vecfleet.gateway.router import Router
-from vecfleet.models import ReadGate, WriteAck
+from vecfleet.models import ReadGate, ShardCount, WriteAck
 from vecfleet.types import Payload, PointId
 
 MAX_RECORD_BYTES = 512 << 10  # well under NATS's default 1 MiB max_payload
@@ -109,7 +109,7 @@ class Writer:
         """Until every live replica of each shard applied its sequence in ``seqs``."""
         deadline = Deadline.from_timeout_s(self.timeout_s)
         calls = [
-            ref.node.count(name, shard, None, ReadGate(seq, None, deadline.remaining()))
+            ref.node.count(ShardCount(name, shard, None, ReadGate(seq, None, deadline.remaining())))
             for shard, seq in seqs.items()
             for ref in (m.replica for m in self.view.replica_set(name, shard).members)
         ]

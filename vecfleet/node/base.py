@@ -18,13 +18,18 @@ past it).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import msgspec
 
-from vecfleet.models import OPEN_GATE, Point, ReadGate, ScrollPage, SearchOptions, SearchResult
-from vecfleet.types import Matrix, PointId
+from vecfleet.models import (
+    Point,
+    SearchResult,
+    ShardCount,
+    ShardGet,
+    ShardScroll,
+    ShardSearch,
+)
 
 if TYPE_CHECKING:  # the gateway imports this module and must not load the engine
     from vecfleet.engine.api import CollectionHandle
@@ -83,49 +88,22 @@ class NodeHealth(msgspec.Struct, frozen=True):
 class NodeAPI(Protocol):
     """The calls a gateway makes to one node; every call raises ``vecfleet.errors`` only.
 
-    Searches are batch-native: ``vectors`` is an (n, dim) float32 matrix and the answer has
-    one hit list per row, because the gateway's micro-batcher sends many queries at once.
-    ``options`` is the request object every layer passes (``models.SearchOptions``); a
-    node answers the best ``options.depth`` hits of its shard so the gateway can merge and
-    cut the page. Every data read passes its ``ReadGate``. Unknown ``(collection, shard)``
+    Each call takes one request object (``models.ShardSearch``, ``ShardGet``,
+    ``ShardCount``, ``ShardScroll``) naming the collection, the shard and the read's
+    ``ReadGate``. Searches are batch-native: the request's vectors are an (n, dim) float32
+    matrix and the answer has one hit list per row, because the gateway's micro-batcher
+    sends many queries at once; a node answers the best ``options.depth`` hits of its
+    shard so the gateway can merge and cut the page. Unknown ``(collection, shard)``
     raises ``ShardNotHosted``.
     """
 
-    async def search(
-        self,
-        collection: str,
-        shard: int,
-        vectors: Matrix,
-        options: SearchOptions,
-        gate: ReadGate = OPEN_GATE,
-    ) -> SearchResult: ...
+    async def search(self, request: ShardSearch) -> SearchResult: ...
 
-    async def get(
-        self,
-        collection: str,
-        shard: int,
-        ids: Sequence[PointId],
-        with_vectors: bool = False,
-        gate: ReadGate = OPEN_GATE,
-    ) -> list[Point]:
-        """The points that exist, in request order; missing ids are skipped."""
-        ...
+    async def get(self, request: ShardGet) -> list[Point]: ...
 
-    async def count(
-        self,
-        collection: str,
-        shard: int,
-        filter: Filter | None = None,
-        gate: ReadGate = OPEN_GATE,
-    ) -> int: ...
+    async def count(self, request: ShardCount) -> int: ...
 
-    async def scroll(
-        self,
-        collection: str,
-        shard: int,
-        page: ScrollPage,
-        gate: ReadGate = OPEN_GATE,
-    ) -> tuple[list[Point], int | None]:
+    async def scroll(self, request: ShardScroll) -> tuple[list[Point], int | None]:
         """A page of points and the cursor of the next page (``None`` at the end)."""
         ...
 
@@ -146,5 +124,4 @@ __all__ = [
     "NodeStatus",
     "ReplicaStatus",
     "ReplicaView",
-    "ScrollPage",
 ]

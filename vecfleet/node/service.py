@@ -32,12 +32,15 @@ from msgspec.structs import replace
 
 from vecfleet.errors import DeadlineExceeded, ReplicaBehind, ShardNotHosted
 from vecfleet.models import (
-    OPEN_GATE,
     Point,
     ReadGate,
     ScrollPage,
     SearchOptions,
     SearchResult,
+    ShardCount,
+    ShardGet,
+    ShardScroll,
+    ShardSearch,
 )
 from vecfleet.node.base import (
     DEFAULT_TIMEOUT_S,
@@ -98,58 +101,33 @@ class NodeService:
         self._serving = False
 
     # ------------------------------------------------------------------ reads
-    async def search(
-        self,
-        collection: str,
-        shard: int,
-        vectors: Matrix,
-        options: SearchOptions,
-        gate: ReadGate = OPEN_GATE,
-    ) -> SearchResult:
-        deadline = time.monotonic() + gate.timeout_s
-        view = await self._ready(collection, shard, gate, deadline)
+    async def search(self, request: ShardSearch) -> SearchResult:
+        deadline = time.monotonic() + request.gate.timeout_s
+        view = await self._ready(request.collection, request.shard, request.gate, deadline)
         self.counters["search_calls"] += 1
-        self.counters["search_queries"] += len(vectors)
-        run = functools.partial(_search, view, vectors, options)
+        self.counters["search_queries"] += len(request.vectors)
+        run = functools.partial(_search, view, request.vectors, request.options)
         return await self._run(self._search_pool, deadline, run)
 
-    async def get(
-        self,
-        collection: str,
-        shard: int,
-        ids: Sequence[PointId],
-        with_vectors: bool = False,
-        gate: ReadGate = OPEN_GATE,
-    ) -> list[Point]:
-        deadline = time.monotonic() + gate.timeout_s
-        view = await self._ready(collection, shard, gate, deadline)
+    async def get(self, request: ShardGet) -> list[Point]:
+        deadline = time.monotonic() + request.gate.timeout_s
+        view = await self._ready(request.collection, request.shard, request.gate, deadline)
         self.counters["get_calls"] += 1
-        run = functools.partial(_get, view, ids, with_vectors)
+        run = functools.partial(_get, view, request.ids, request.with_vectors)
         return await self._run(self._read_pool, deadline, run)
 
-    async def count(
-        self,
-        collection: str,
-        shard: int,
-        filter: Filter | None = None,
-        gate: ReadGate = OPEN_GATE,
-    ) -> int:
-        deadline = time.monotonic() + gate.timeout_s
-        view = await self._ready(collection, shard, gate, deadline)
+    async def count(self, request: ShardCount) -> int:
+        deadline = time.monotonic() + request.gate.timeout_s
+        view = await self._ready(request.collection, request.shard, request.gate, deadline)
         self.counters["count_calls"] += 1
-        return await self._run(self._read_pool, deadline, lambda: view.handle().count(filter))
+        run = functools.partial(_count, view, request.filter)
+        return await self._run(self._read_pool, deadline, run)
 
-    async def scroll(
-        self,
-        collection: str,
-        shard: int,
-        page: ScrollPage,
-        gate: ReadGate = OPEN_GATE,
-    ) -> tuple[list[Point], int | None]:
-        deadline = time.monotonic() + gate.timeout_s
-        view = await self._ready(collection, shard, gate, deadline)
+    async def scroll(self, request: ShardScroll) -> tuple[list[Point], int | None]:
+        deadline = time.monotonic() + request.gate.timeout_s
+        view = await self._ready(request.collection, request.shard, request.gate, deadline)
         self.counters["scroll_calls"] += 1
-        run = functools.partial(_scroll, view, page)
+        run = functools.partial(_scroll, view, request.page)
         return await self._run(self._read_pool, deadline, run)
 
     async def status(self, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> NodeStatus:
@@ -253,6 +231,10 @@ def _search(view: ReplicaView, vectors: Matrix, options: SearchOptions) -> Searc
 
 def _get(view: ReplicaView, ids: Sequence[PointId], with_vectors: bool) -> list[Point]:
     return view.handle().get(ids, with_vectors)
+
+
+def _count(view: ReplicaView, filter: Filter | None) -> int:
+    return view.handle().count(filter)
 
 
 def _scroll(view: ReplicaView, page: ScrollPage) -> tuple[list[Point], int | None]:

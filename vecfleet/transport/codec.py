@@ -31,7 +31,18 @@ import msgspec
 import numpy as np
 
 from vecfleet.errors import MalformedRequest, ValidationError
-from vecfleet.models import Hit, Point, ReadGate, ScrollPage, SearchOptions, SearchResult
+from vecfleet.models import (
+    Hit,
+    Point,
+    ReadGate,
+    ScrollPage,
+    SearchOptions,
+    SearchResult,
+    ShardCount,
+    ShardGet,
+    ShardScroll,
+    ShardSearch,
+)
 from vecfleet.node.base import NodeHealth, NodeStatus, ReplicaStatus
 from vecfleet.transport.proto import vecfleet_pb2 as pb
 from vecfleet.types import Matrix, PointId, Vector
@@ -196,18 +207,78 @@ def options_from_proto(message: pb.SearchOptions) -> SearchOptions:
     )
 
 
-def page_to_proto(page: ScrollPage) -> dict[str, Any]:
-    """The scroll request's page fields (they sit beside collection and shard)."""
-    return {
-        "filter": optional_json_to_bytes(page.filter, "filter"),
-        "limit": page.limit,
-        "cursor": page.cursor,
-    }
+def search_to_proto(request: ShardSearch) -> pb.SearchRequest:
+    data, dim = matrix_to_bytes(request.vectors)
+    return pb.SearchRequest(
+        collection=request.collection,
+        shard=request.shard,
+        vectors=data,
+        dim=dim,
+        options=options_to_proto(request.options),
+        gate=gate_to_proto(request.gate),
+    )
 
 
-def page_from_proto(message: pb.ScrollRequest) -> ScrollPage:
+def search_from_proto(message: pb.SearchRequest, timeout_s: float) -> ShardSearch:
+    return ShardSearch(
+        message.collection,
+        message.shard,
+        matrix_from_bytes(message.vectors, message.dim),
+        options_from_proto(message.options),
+        gate_from_proto(message.gate, timeout_s),
+    )
+
+
+def get_to_proto(request: ShardGet) -> pb.GetRequest:
+    return pb.GetRequest(
+        collection=request.collection,
+        shard=request.shard,
+        ids=ids_to_proto(request.ids),
+        with_vectors=request.with_vectors,
+        gate=gate_to_proto(request.gate),
+    )
+
+
+def get_from_proto(message: pb.GetRequest, timeout_s: float) -> ShardGet:
+    gate = gate_from_proto(message.gate, timeout_s)
+    ids = ids_from_proto(message.ids)
+    return ShardGet(message.collection, message.shard, ids, message.with_vectors, gate)
+
+
+def count_to_proto(request: ShardCount) -> pb.CountRequest:
+    return pb.CountRequest(
+        collection=request.collection,
+        shard=request.shard,
+        filter=optional_json_to_bytes(request.filter, "filter"),
+        gate=gate_to_proto(request.gate),
+    )
+
+
+def count_from_proto(message: pb.CountRequest, timeout_s: float) -> ShardCount:
+    flt = optional_json_from_bytes(message, "filter")
+    return ShardCount(
+        message.collection, message.shard, flt, gate_from_proto(message.gate, timeout_s)
+    )
+
+
+def scroll_to_proto(request: ShardScroll) -> pb.ScrollRequest:
+    page = request.page
+    return pb.ScrollRequest(
+        collection=request.collection,
+        shard=request.shard,
+        filter=optional_json_to_bytes(page.filter, "filter"),
+        limit=page.limit,
+        cursor=page.cursor,
+        gate=gate_to_proto(request.gate),
+    )
+
+
+def scroll_from_proto(message: pb.ScrollRequest, timeout_s: float) -> ShardScroll:
     cursor = message.cursor if message.HasField("cursor") else None
-    return ScrollPage(optional_json_from_bytes(message, "filter"), message.limit, cursor)
+    page = ScrollPage(optional_json_from_bytes(message, "filter"), message.limit, cursor)
+    return ShardScroll(
+        message.collection, message.shard, page, gate_from_proto(message.gate, timeout_s)
+    )
 
 
 def point_to_proto(point: Point) -> pb.Point:

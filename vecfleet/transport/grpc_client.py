@@ -14,20 +14,19 @@ exception: the node's own error rebuilt exactly, ``DeadlineExceeded`` past the d
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import grpc
 import grpc.aio
 
 from vecfleet.errors import ValidationError
-from vecfleet.models import OPEN_GATE, Point, ReadGate, ScrollPage, SearchOptions, SearchResult
-from vecfleet.node.base import DEFAULT_TIMEOUT_S, Filter, NodeHealth, NodeStatus
+from vecfleet.models import Point, SearchResult, ShardCount, ShardGet, ShardScroll, ShardSearch
+from vecfleet.node.base import DEFAULT_TIMEOUT_S, NodeHealth, NodeStatus
 from vecfleet.transport import codec
 from vecfleet.transport.proto import vecfleet_pb2 as pb
 from vecfleet.transport.proto import vecfleet_pb2_grpc as pb_grpc
 from vecfleet.transport.status import error_from_status
-from vecfleet.types import Matrix, PointId
 
 M = TypeVar("M")
 
@@ -79,81 +78,24 @@ class GrpcNode:
                 exc.code(), exc.details(), exc.trailing_metadata(), self.address
             ) from exc
 
-    async def search(
-        self,
-        collection: str,
-        shard: int,
-        vectors: Matrix,
-        options: SearchOptions,
-        gate: ReadGate = OPEN_GATE,
-    ) -> SearchResult:
-        data, dim = codec.matrix_to_bytes(vectors)
-        request = _encode(
-            lambda: pb.SearchRequest(
-                collection=collection,
-                shard=shard,
-                vectors=data,
-                dim=dim,
-                options=codec.options_to_proto(options),
-                gate=codec.gate_to_proto(gate),
-            )
-        )
-        return codec.result_from_proto(await self._call("Search", request, gate.timeout_s))
+    async def search(self, request: ShardSearch) -> SearchResult:
+        message = _encode(lambda: codec.search_to_proto(request))
+        reply = await self._call("Search", message, request.gate.timeout_s)
+        return codec.result_from_proto(reply)
 
-    async def get(
-        self,
-        collection: str,
-        shard: int,
-        ids: Sequence[PointId],
-        with_vectors: bool = False,
-        gate: ReadGate = OPEN_GATE,
-    ) -> list[Point]:
-        request = _encode(
-            lambda: pb.GetRequest(
-                collection=collection,
-                shard=shard,
-                ids=codec.ids_to_proto(ids),
-                with_vectors=with_vectors,
-                gate=codec.gate_to_proto(gate),
-            )
-        )
-        reply = await self._call("Get", request, gate.timeout_s)
+    async def get(self, request: ShardGet) -> list[Point]:
+        message = _encode(lambda: codec.get_to_proto(request))
+        reply = await self._call("Get", message, request.gate.timeout_s)
         return codec.points_from_proto(reply.points)
 
-    async def count(
-        self,
-        collection: str,
-        shard: int,
-        filter: Filter | None = None,
-        gate: ReadGate = OPEN_GATE,
-    ) -> int:
-        request = _encode(
-            lambda: pb.CountRequest(
-                collection=collection,
-                shard=shard,
-                filter=codec.optional_json_to_bytes(filter, "filter"),
-                gate=codec.gate_to_proto(gate),
-            )
-        )
-        reply = await self._call("Count", request, gate.timeout_s)
+    async def count(self, request: ShardCount) -> int:
+        message = _encode(lambda: codec.count_to_proto(request))
+        reply = await self._call("Count", message, request.gate.timeout_s)
         return int(reply.count)
 
-    async def scroll(
-        self,
-        collection: str,
-        shard: int,
-        page: ScrollPage,
-        gate: ReadGate = OPEN_GATE,
-    ) -> tuple[list[Point], int | None]:
-        request = _encode(
-            lambda: pb.ScrollRequest(
-                collection=collection,
-                shard=shard,
-                gate=codec.gate_to_proto(gate),
-                **codec.page_to_proto(page),
-            )
-        )
-        reply = await self._call("Scroll", request, gate.timeout_s)
+    async def scroll(self, request: ShardScroll) -> tuple[list[Point], int | None]:
+        message = _encode(lambda: codec.scroll_to_proto(request))
+        reply = await self._call("Scroll", message, request.gate.timeout_s)
         next_cursor = reply.next_cursor if reply.HasField("next_cursor") else None
         return codec.points_from_proto(reply.points), next_cursor
 

@@ -84,44 +84,23 @@ class NodeServicer(pb_grpc.NodeServicer):
 
     @_rpc
     async def Search(self, request: pb.SearchRequest, timeout_s: float) -> pb.SearchResponse:
-        result = await self._node.search(
-            request.collection,
-            request.shard,
-            codec.matrix_from_bytes(request.vectors, request.dim),
-            codec.options_from_proto(request.options),
-            codec.gate_from_proto(request.gate, timeout_s),
-        )
+        result = await self._node.search(codec.search_from_proto(request, timeout_s))
         return codec.result_to_proto(result)
 
     @_rpc
     async def Get(self, request: pb.GetRequest, timeout_s: float) -> pb.GetResponse:
-        points = await self._node.get(
-            request.collection,
-            request.shard,
-            codec.ids_from_proto(request.ids),
-            request.with_vectors,
-            codec.gate_from_proto(request.gate, timeout_s),
-        )
+        points = await self._node.get(codec.get_from_proto(request, timeout_s))
         return pb.GetResponse(points=codec.points_to_proto(points))
 
     @_rpc
     async def Count(self, request: pb.CountRequest, timeout_s: float) -> pb.CountResponse:
-        count = await self._node.count(
-            request.collection,
-            request.shard,
-            codec.optional_json_from_bytes(request, "filter"),
-            codec.gate_from_proto(request.gate, timeout_s),
+        return pb.CountResponse(
+            count=await self._node.count(codec.count_from_proto(request, timeout_s))
         )
-        return pb.CountResponse(count=count)
 
     @_rpc
     async def Scroll(self, request: pb.ScrollRequest, timeout_s: float) -> pb.ScrollResponse:
-        points, cursor = await self._node.scroll(
-            request.collection,
-            request.shard,
-            codec.page_from_proto(request),
-            codec.gate_from_proto(request.gate, timeout_s),
-        )
+        points, cursor = await self._node.scroll(codec.scroll_from_proto(request, timeout_s))
         return pb.ScrollResponse(points=codec.points_to_proto(points), next_cursor=cursor)
 
     @_rpc

@@ -8,12 +8,9 @@ callers read them and never modify them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from vecfleet.models import OPEN_GATE, Point, ReadGate, ScrollPage, SearchOptions, SearchResult
-from vecfleet.node.base import DEFAULT_TIMEOUT_S, Filter, NodeHealth, NodeStatus
+from vecfleet.models import Point, SearchResult, ShardCount, ShardGet, ShardScroll, ShardSearch
+from vecfleet.node.base import DEFAULT_TIMEOUT_S, NodeHealth, NodeStatus
 from vecfleet.node.service import NodeService
-from vecfleet.types import Matrix, PointId
 
 
 class InProcessNode:
@@ -22,43 +19,17 @@ class InProcessNode:
     def __init__(self, service: NodeService) -> None:
         self.service = service
 
-    async def search(
-        self,
-        collection: str,
-        shard: int,
-        vectors: Matrix,
-        options: SearchOptions,
-        gate: ReadGate = OPEN_GATE,
-    ) -> SearchResult:
-        return await self.service.search(collection, shard, vectors, options, gate)
+    async def search(self, request: ShardSearch) -> SearchResult:
+        return await self.service.search(request)
 
-    async def get(
-        self,
-        collection: str,
-        shard: int,
-        ids: Sequence[PointId],
-        with_vectors: bool = False,
-        gate: ReadGate = OPEN_GATE,
-    ) -> list[Point]:
-        return await self.service.get(collection, shard, ids, with_vectors, gate)
+    async def get(self, request: ShardGet) -> list[Point]:
+        return await self.service.get(request)
 
-    async def count(
-        self,
-        collection: str,
-        shard: int,
-        filter: Filter | None = None,
-        gate: ReadGate = OPEN_GATE,
-    ) -> int:
-        return await self.service.count(collection, shard, filter, gate)
+    async def count(self, request: ShardCount) -> int:
+        return await self.service.count(request)
 
-    async def scroll(
-        self,
-        collection: str,
-        shard: int,
-        page: ScrollPage,
-        gate: ReadGate = OPEN_GATE,
-    ) -> tuple[list[Point], int | None]:
-        return await self.service.scroll(collection, shard, page, gate)
+    async def scroll(self, request: ShardScroll) -> tuple[list[Point], int | None]:
+        return await self.service.scroll(request)
 
     async def status(self, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> NodeStatus:
         return await self.service.status(timeout_s=timeout_s)

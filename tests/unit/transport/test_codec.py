@@ -11,7 +11,18 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from vecfleet.errors import MalformedRequest, ValidationError
-from vecfleet.models import Hit, Point, ReadGate, ScrollPage, SearchOptions, SearchResult
+from vecfleet.models import (
+    Hit,
+    Point,
+    ReadGate,
+    ScrollPage,
+    SearchOptions,
+    SearchResult,
+    ShardCount,
+    ShardGet,
+    ShardScroll,
+    ShardSearch,
+)
 from vecfleet.node.base import NodeHealth, NodeStatus, ReplicaStatus
 from vecfleet.transport import codec
 from vecfleet.transport.proto import vecfleet_pb2 as pb
@@ -195,12 +206,22 @@ def test_search_options_round_trip(options: SearchOptions) -> None:
     assert codec.options_from_proto(pb.SearchOptions.FromString(wire)) == options
 
 
-def test_scroll_page_round_trip() -> None:
+def test_shard_requests_round_trip() -> None:
+    """Each node call's request object survives the wire; its timeout is the deadline."""
+    gate = ReadGate(7, 250.0, 1.5)
+    vectors = np.arange(6, dtype=np.float32).reshape(2, 3)
+    search = ShardSearch("c", 1, vectors, SearchOptions(limit=4, offset=2), gate)
+    back = codec.search_from_proto(codec.search_to_proto(search), 1.5)
+    assert (back.collection, back.shard, back.options, back.gate) == ("c", 1, search.options, gate)
+    np.testing.assert_array_equal(back.vectors, vectors)
+    get = ShardGet("c", 0, ["a", 5], True, gate)
+    assert codec.get_from_proto(codec.get_to_proto(get), 1.5) == get
+    count = ShardCount("c", 3, {"a": {"$gt": 1}}, gate)
+    assert codec.count_from_proto(codec.count_to_proto(count), 1.5) == count
     for page in (ScrollPage(), ScrollPage({"a": 1}, 7, 0), ScrollPage(None, 3, 99)):
-        request = pb.ScrollRequest(collection="c", shard=0, **codec.page_to_proto(page))
-        assert (
-            codec.page_from_proto(pb.ScrollRequest.FromString(request.SerializeToString())) == page
-        )
+        scroll = ShardScroll("c", 0, page, gate)
+        wire = codec.scroll_to_proto(scroll).SerializeToString()
+        assert codec.scroll_from_proto(pb.ScrollRequest.FromString(wire), 1.5) == scroll
 
 
 @given(st.lists(st.builds(Point, IDS, PAYLOADS, st.one_of(st.none(), VECTORS)), max_size=5))

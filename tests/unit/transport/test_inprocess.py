@@ -14,7 +14,15 @@ import pytest
 import vecfleet
 from vecfleet.engine.api import CollectionHandle
 from vecfleet.errors import DeadlineExceeded, ReplicaBehind, ShardNotHosted
-from vecfleet.models import ReadGate, ScrollPage, SearchOptions
+from vecfleet.models import (
+    ReadGate,
+    ScrollPage,
+    SearchOptions,
+    ShardCount,
+    ShardGet,
+    ShardScroll,
+    ShardSearch,
+)
 from vecfleet.node.base import NodeHealth, ReplicaView
 from vecfleet.node.service import NodeService
 from vecfleet.transport.inprocess import InProcessNode
@@ -96,9 +104,9 @@ def test_search_is_the_engines_and_without_payload_drops_payloads(
 
     async def scenario(node: InProcessNode) -> tuple[Any, Any]:
         options = SearchOptions(limit=5, filter={"kind": "a"})
-        full = await node.search("docs", 0, queries, options)
+        full = await node.search(ShardSearch("docs", 0, queries, options))
         without = SearchOptions(limit=5, filter={"kind": "a"}, with_payload=False)
-        bare = await node.search("docs", 0, queries, without)
+        bare = await node.search(ShardSearch("docs", 0, queries, without))
         return full.hits, bare.hits
 
     full, bare = run(replica, scenario)
@@ -115,15 +123,15 @@ def test_replicas_come_and_go_at_runtime(replica: FakeReplica) -> None:
 
     async def scenario() -> None:
         with pytest.raises(ShardNotHosted) as info:
-            await node.count("docs", 0)
+            await node.count(ShardCount("docs", 0))
         assert (info.value.collection, info.value.shard) == ("docs", 0)
         assert "node-a" in info.value.message
         assert service.add_replica(replica) is None
-        assert await node.count("docs", 0) == 60
+        assert await node.count(ShardCount("docs", 0)) == 60
         assert service.add_replica(replica) is replica
         assert service.remove_replica("docs", 0) is replica
         with pytest.raises(ShardNotHosted):
-            await node.count("docs", 0)
+            await node.count(ShardCount("docs", 0))
 
     try:
         asyncio.run(scenario())
@@ -138,7 +146,10 @@ def test_min_seq_waits_until_the_replica_applies_it(replica: FakeReplica) -> Non
     async def scenario(node: InProcessNode) -> float:
         start = time.monotonic()
         threading.Timer(0.15, replica.advance, (target,)).start()
-        assert await node.count("docs", 0, None, ReadGate(min_seq=target, timeout_s=5)) == 60
+        assert (
+            await node.count(ShardCount("docs", 0, None, ReadGate(min_seq=target, timeout_s=5)))
+            == 60
+        )
         return time.monotonic() - start
 
     assert 0.1 < run(replica, scenario) < 2.0
@@ -151,7 +162,9 @@ def test_a_replica_that_does_not_catch_up_is_behind_before_the_deadline(
         start = time.monotonic()
         with pytest.raises(ReplicaBehind) as info:
             gate = ReadGate(min_seq=10**6, timeout_s=1.0)
-            await node.search("docs", 0, np.ones((1, DIM), np.float32), SearchOptions(), gate)
+            await node.search(
+                ShardSearch("docs", 0, np.ones((1, DIM), np.float32), SearchOptions(), gate)
+            )
         assert info.value.details["min_seq"] == 10**6
         assert info.value.applied_seq == replica.applied
         return time.monotonic() - start
@@ -163,9 +176,9 @@ def test_bounded_staleness_refuses_a_lagging_replica_at_once(replica: FakeReplic
     replica.lag = 1500.0
 
     async def scenario(node: InProcessNode) -> None:
-        assert await node.count("docs", 0, None, ReadGate(max_lag_ms=2000)) == 60
+        assert await node.count(ShardCount("docs", 0, None, ReadGate(max_lag_ms=2000))) == 60
         with pytest.raises(ReplicaBehind, match="lags 1500 ms") as info:
-            await node.count("docs", 0, None, ReadGate(max_lag_ms=1000))
+            await node.count(ShardCount("docs", 0, None, ReadGate(max_lag_ms=1000)))
         assert info.value.details["max_lag_ms"] == 1000
 
     run(replica, scenario)
@@ -177,7 +190,9 @@ def test_a_wait_that_overruns_the_deadline_is_deadline_exceeded(replica: FakeRep
     async def scenario(node: InProcessNode) -> float:
         start = time.monotonic()
         with pytest.raises(DeadlineExceeded):
-            await node.get("docs", 0, ["p1"], False, ReadGate(min_seq=10**6, timeout_s=0.2))
+            await node.get(
+                ShardGet("docs", 0, ["p1"], False, ReadGate(min_seq=10**6, timeout_s=0.2))
+            )
         return time.monotonic() - start
 
     try:
@@ -189,7 +204,7 @@ def test_a_wait_that_overruns_the_deadline_is_deadline_exceeded(replica: FakeRep
 def test_a_spent_budget_is_deadline_exceeded(replica: FakeReplica) -> None:
     async def scenario(node: InProcessNode) -> None:
         with pytest.raises(DeadlineExceeded):
-            await node.scroll("docs", 0, ScrollPage(), ReadGate(timeout_s=0))
+            await node.scroll(ShardScroll("docs", 0, ScrollPage(), ReadGate(timeout_s=0)))
 
     run(replica, scenario)
 
@@ -199,10 +214,10 @@ def test_searches_and_other_reads_run_on_separate_pools(
 ) -> None:
     async def scenario(node: InProcessNode) -> None:
         queries = rng.standard_normal((2, DIM)).astype(np.float32)
-        await node.search("docs", 0, queries, SearchOptions())
-        await node.count("docs", 0)
-        await node.scroll("docs", 0, ScrollPage(limit=5))
-        await node.get("docs", 0, ["p1"])
+        await node.search(ShardSearch("docs", 0, queries, SearchOptions()))
+        await node.count(ShardCount("docs", 0))
+        await node.scroll(ShardScroll("docs", 0, ScrollPage(limit=5)))
+        await node.get(ShardGet("docs", 0, ["p1"]))
 
     run(replica, scenario)
     assert replica.threads[0].startswith("vf-node-a-search")
@@ -222,7 +237,7 @@ def test_status_and_health_and_drain(replica: FakeReplica) -> None:
         assert await node.health() == NodeHealth("node-a", serving=True, replicas=1)
         service.drain()
         assert await node.health() == NodeHealth("node-a", serving=False, replicas=1)
-        assert await node.count("docs", 0) == 60  # draining still answers
+        assert await node.count(ShardCount("docs", 0)) == 60  # draining still answers
 
     try:
         asyncio.run(scenario())
