@@ -29,6 +29,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -320,6 +321,8 @@ def main(argv: list[str] | None = None) -> int:
     opts = parser.parse_args(argv)
     if opts.runs < 1:
         parser.error("--runs must be at least 1")
+    if shutil.which("wrk") is None:
+        parser.error("wrk is not installed (apt-get install -y wrk)")
     modes = opts.modes.split(",")
     if unknown := sorted(set(modes) - set(MODE_ENV)):
         parser.error(f"unknown mode {unknown[0]!r}; choose from {', '.join(MODE_ENV)}")
