@@ -83,7 +83,10 @@ def output(*command: str) -> str:
 
 
 def git(*args: str) -> str:
-    return output("git", *args)
+    try:
+        return output("git", *args)
+    except subprocess.CalledProcessError as exc:
+        raise SystemExit(f"git {' '.join(args)}: {exc.stderr.strip()}") from exc
 
 
 @contextlib.contextmanager
@@ -279,8 +282,6 @@ def interleave(
 
 # ---------------------------------------------------------------------- main
 def run(opts: argparse.Namespace, modes: list[str]) -> dict[str, Any]:
-    corpus = load_corpus(COLLECTION, opts.shared)
-    print(f"data: {opts.data_dir} (ingest {ingest(opts.data_dir, [corpus]):.1f} s)", flush=True)
     result: dict[str, Any] = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -297,6 +298,9 @@ def run(opts: argparse.Namespace, modes: list[str]) -> dict[str, Any]:
             where = check_import(tree)
             print(f"{tree.side} {tree.ref} = {tree.commit}: vecfleet from {where}", flush=True)
             result[tree.side] = {"ref": tree.ref, "commit": tree.commit, "vecfleet": where}
+        corpus = load_corpus(COLLECTION, opts.shared)
+        seconds = ingest(opts.data_dir, [corpus])
+        print(f"data: {opts.data_dir} (ingest {seconds:.1f} s)", flush=True)
         runs = interleave(base, head, search_files(corpus, work), modes, opts, work)
     result["hardware"]["load_average_end"] = os.getloadavg()
     result["runs"] = runs
