@@ -46,10 +46,11 @@ PayloadFieldName = Annotated[
 Consistency = Annotated[
     Literal["strong", "session", "bounded", "eventual"],
     Meta(
-        description="how fresh a read must be (cluster mode; an embedded server is always "
-        "strong): strong = every acknowledged write, session = the write with sequence "
-        "`seq`, bounded = replica lag under the server's bound (default), eventual = any "
-        "replica. On a write, strong waits until every replica applied it."
+        description="how fresh a read must be: strong = every acknowledged write, session = "
+        "the write with sequence `seq`, bounded = replica lag under the server's bound "
+        "(default), eventual = any replica; strong and session reads skip the result cache. "
+        "An embedded server's one replica is never behind. On a write, strong waits until "
+        "every replica applied it."
     ),
 ]
 WriteSeq = Annotated[
