@@ -158,13 +158,9 @@ class ValidateStage:
             model=model,
             text=text,
             filter=q.filter_text,
-            limit=o.limit,
             ef=ef,
             exact=exact,
-            with_payload=bool(o.with_payload),
-            with_vectors=bool(o.with_vectors),
-            score_threshold=o.score_threshold,
-            offset=o.offset,
+            options=SearchIdentity.shape_of(o),
         )
         epoch = self.epochs.of(col.name, col.applied_seq)
         q.key = search_key(identity, q.scope, epoch, self.namespace)

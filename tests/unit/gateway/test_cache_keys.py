@@ -18,6 +18,7 @@ from vecfleet.gateway.cache.keys import (
     scope_of,
     search_key,
 )
+from vecfleet.models import SearchOptions
 
 SCHEMA = PayloadSchema({"industry": "keyword", "severity": "keyword", "n": "integer"})
 
@@ -36,11 +37,9 @@ BASE = SearchIdentity(
     model=None,
     text=None,
     filter=canon({"industry": "Healthcare"}),
-    limit=10,
     ef=None,
     exact=False,
-    with_payload=True,
-    with_vectors=False,
+    options=SearchOptions(limit=10),
 )
 BASE_KEY = search_key(BASE, PUBLIC_SCOPE, 7)
 
@@ -50,11 +49,14 @@ CHANGES: dict[str, dict[str, Any]] = {
     "text instead of vector": {"vector": None, "model": "m", "text": "disk full"},
     "filter": {"filter": canon({"industry": "Energy"})},
     "no filter": {"filter": canon(None)},
-    "limit": {"limit": 11},
+    "limit": {"options": SearchOptions(limit=11)},
     "ef": {"ef": 64},
     "exact": {"exact": True},
-    "with_payload": {"with_payload": False},
-    "with_vectors": {"with_vectors": True},
+    "with_payload": {"options": SearchOptions(limit=10, with_payload=False)},
+    "with_vectors": {"options": SearchOptions(limit=10, with_vectors=True)},
+    "offset": {"options": SearchOptions(limit=10, offset=10)},
+    "score_threshold": {"options": SearchOptions(limit=10, score_threshold=0.5)},
+    "score_threshold 0": {"options": SearchOptions(limit=10, score_threshold=0.0)},
 }
 
 

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 import msgspec
 
+from vecfleet.models import SearchOptions
+
 KEY_VERSION = 2
 PUBLIC_SCOPE = "public"
 _encode = msgspec.msgpack.Encoder().encode
@@ -48,20 +50,26 @@ def scope_of(tenant: str | None, authorization: str | None) -> str:
 
 @dataclass(frozen=True, slots=True)
 class SearchIdentity:
-    """What a search asks, in canonical form (see ``search_key``)."""
+    """What a search asks, in canonical form (see ``search_key``).
+
+    ``options`` are the request's ``SearchOptions`` with the filter and params taken out
+    (they enter canonically, as ``filter``, ``ef`` and ``exact``): every other option is
+    part of the key as it is, so a new option needs no change here.
+    """
 
     collection: str
     vector: bytes | None  # float32 little-endian bytes of the query vector
     model: str | None  # embedding model id, for a text query
     text: str | None  # normalised text, for a text query
     filter: str  # canonical filter text; "{}" matches everything
-    limit: int
     ef: int | None
     exact: bool
-    with_payload: bool
-    with_vectors: bool
-    score_threshold: float | None = None
-    offset: int = 0
+    options: SearchOptions = SearchOptions()
+
+    @classmethod
+    def shape_of(cls, options: SearchOptions) -> SearchOptions:
+        """``options`` without the parts that enter the key canonically."""
+        return msgspec.structs.replace(options, filter=None, params=None)
 
 
 def search_key(identity: SearchIdentity, scope: str, epoch: int, namespace: str = "vf") -> str:
@@ -77,13 +85,9 @@ def search_key(identity: SearchIdentity, scope: str, epoch: int, namespace: str 
             i.model,
             i.text,
             i.filter,
-            i.limit,
             i.ef,
             i.exact,
-            i.with_payload,
-            i.with_vectors,
-            i.score_threshold,
-            i.offset,
+            i.options,
         )
     )
     return f"{namespace}:s:{hashlib.blake2b(raw, digest_size=16).hexdigest()}"
