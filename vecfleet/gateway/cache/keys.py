@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import msgspec
 
-from vecfleet.models import SearchOptions
+from vecfleet.models import DEFAULT_SEARCH, SearchOptions
 
 KEY_VERSION = 2
 PUBLIC_SCOPE = "public"
@@ -64,7 +64,7 @@ class SearchIdentity:
     filter: str  # canonical filter text; "{}" matches everything
     ef: int | None
     exact: bool
-    options: SearchOptions = SearchOptions()
+    options: SearchOptions = DEFAULT_SEARCH
 
     @classmethod
     def shape_of(cls, options: SearchOptions) -> SearchOptions:
