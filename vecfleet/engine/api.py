@@ -154,7 +154,9 @@ class CollectionHandle:
         """The ``opts.depth`` best hits of each row of ``queries`` (unit rows for cosine)."""
         ef, exact = check_search_params(opts.params)
         node, key = self._col.filters.compile(opts.filter)
-        return self._col.search(queries, opts.depth, node, key, ef, opts.with_vectors, exact)
+        return self._col.searcher.search(
+            queries, opts.depth, node, key, ef, opts.with_vectors, exact
+        )
 
     def _page(self, hits: list[Hit], opts: SearchOptions) -> list[Hit]:
         if opts.offset == 0 and opts.score_threshold is None and opts.with_payload:

@@ -187,18 +187,6 @@ class Collection:
         """One query at the default parameters, ``raw_filter`` as the caller wrote it."""
         return self.searcher.search_one(query, k, raw_filter)
 
-    def search(
-        self,
-        queries: Matrix,
-        k: int,
-        node: FilterNode | None,
-        key: str | None,
-        ef: int | None,
-        with_vectors: bool = False,
-        exact: bool = False,
-    ) -> list[list[Hit]]:
-        return self.searcher.search(queries, k, node, key, ef, with_vectors, exact)
-
     def explain(
         self, k: int, node: FilterNode | None, key: str | None, ef: int | None
     ) -> list[Plan]:
