@@ -1,9 +1,9 @@
 """The unmodified d-vecDB Python client (``d-vecdb`` on PyPI) against a real vecfleet server.
 
-vecfleet answers d-vecDB's REST routes with real status codes, where d-vecDB answers
-``200 {success: false}``. The client maps 422 and 400 to its own exception classes, but
-d-vecdb 0.2.2 builds its 404 and 409 exceptions with the wrong arguments, so those surface
-as ``TypeError``; the status and envelope of those cases are checked on the raw response.
+vecfleet answers as d-vecDB does: 200 for every success, ``200 {success: false}`` for a
+missing or existing collection, ``200 {success: true, data: null}`` for a missing vector.
+Input that d-vecDB's own parsing refuses answers 400/422, which the client maps to its
+exception classes. The status and envelope of each case are checked on the raw response.
 """
 
 from __future__ import annotations
@@ -65,12 +65,16 @@ def loaded(client: VectorDBClient) -> Iterator[tuple[str, list[str], np.ndarray]
 
 
 def envelope_error(response: httpx.Response, status: int) -> dict[str, Any]:
+    """The failure body; a 200 one is d-vecDB's exact envelope, its code in a header."""
     assert response.status_code == status, response.text
     body = response.json()
     assert body["success"] is False
     assert body["data"] is None
     assert isinstance(body["error"], str) and body["error"]
-    return body
+    if status == 200:
+        assert set(body) == {"success", "data", "error"}
+    assert body.get("code", response.headers["x-vecfleet-error-code"])
+    return {"code": response.headers["x-vecfleet-error-code"], **body}
 
 
 def test_health_and_ping(client: VectorDBClient) -> None:
@@ -95,17 +99,23 @@ def test_create_list_get_and_delete_collection(client: VectorDBClient, http: htt
     assert info["dimension"] == 8
     assert info["distance_metric"] == "Euclidean"
     assert info["vector_type"] == "Float32"
-    assert info["index_config"] == {"max_connections": 24, "ef_construction": 100, "ef_search": 40}
+    assert info["index_config"] == {
+        "max_connections": 24,
+        "ef_construction": 100,
+        "ef_search": 40,
+        "max_layer": 16,
+    }
     assert stats["vector_count"] == 0
 
-    with pytest.raises(CLIENT_ERRORS):
-        client.create_collection(config)
-    body = envelope_error(http.post("/collections", json={"name": name, "dimension": 8}), 409)
+    again = client.create_collection(config)  # as d-vecDB: answered, not raised
+    assert not again.success
+    assert again.error is not None and name in again.error
+    body = envelope_error(http.post("/collections", json={"name": name, "dimension": 8}), 200)
     assert body["code"] == "collection_exists"
 
     assert client.delete_collection(name).success
     assert name not in client.list_collections().collections
-    envelope_error(http.delete(f"/collections/{name}"), 404)
+    envelope_error(http.delete(f"/collections/{name}"), 200)
 
 
 def test_insert_single_returns_a_uuid_the_server_can_get(client: VectorDBClient) -> None:
@@ -197,10 +207,9 @@ def test_delete_vector(
     assert client.delete_vector(name, ids[9]).data is False
     assert ids[9] not in [r.id for r in client.search(name, data[9], limit=5).results]
     assert client.get_collection_stats(name).vector_count == N - 1
-    with pytest.raises(CLIENT_ERRORS):
-        client.get_vector(name, ids[9])
-    body = envelope_error(http.get(f"/collections/{name}/vectors/{ids[9]}"), 404)
-    assert body["code"] == "not_found"
+    gone = http.get(f"/collections/{name}/vectors/{ids[9]}")
+    assert gone.status_code == 200
+    assert gone.json() == {"success": True, "data": None, "error": None}
 
 
 def test_invalid_input_gets_4xx_and_client_errors(
@@ -211,8 +220,12 @@ def test_invalid_input_gets_4xx_and_client_errors(
         client.search(name, [0.1, 0.2, 0.3], limit=3)
     with pytest.raises(DvecValidationError):
         client.insert_simple(name, "short", [1.0, 2.0])
-    with pytest.raises(DvecValidationError, match="not supported"):
-        client.create_collection_simple(f"dvec_{uuid.uuid4().hex[:10]}", 4, "manhattan")
+    hamming = {
+        "name": f"dvec_{uuid.uuid4().hex[:10]}",
+        "dimension": 4,
+        "distance_metric": "Hamming",
+    }
+    assert "not supported" in envelope_error(http.post("/collections", json=hamming), 422)["error"]
     with pytest.raises(DvecValidationError, match="unknown operator"):
         client.search(name, [0.1] * DIM, limit=3, filter={"n": {"$near": 3}})
     malformed = http.post(
@@ -225,7 +238,9 @@ def test_invalid_input_gets_4xx_and_client_errors(
     envelope_error(unknown_field, 422)
 
 
-def test_unknown_collection_is_404_everywhere(client: VectorDBClient, http: httpx.Client) -> None:
+def test_unknown_collection_is_200_success_false_everywhere(
+    client: VectorDBClient, http: httpx.Client
+) -> None:
     missing = "no_such_collection"
     vector = [0.1] * DIM
     calls = [
@@ -240,7 +255,7 @@ def test_unknown_collection_is_404_everywhere(client: VectorDBClient, http: http
         http.delete(f"/collections/{missing}/vectors/x"),
     ]
     for response in calls:
-        body = envelope_error(response, 404)
+        body = envelope_error(response, 200)
         assert body["code"] == "collection_not_found"
         assert missing in body["error"]
     with pytest.raises(CLIENT_ERRORS):
@@ -262,3 +277,93 @@ def test_euclidean_and_dot_distances(client: VectorDBClient) -> None:
         assert hits[1].distance == pytest.approx(expected, abs=1e-5)
         assert all(h.distance >= 0 for h in hits)
         client.delete_collection(name)
+
+
+# ---------------------------------------------------------------- d-vecDB's own answers
+def new_collection(http: httpx.Client, **config: Any) -> str:
+    name = f"dvec_{uuid.uuid4().hex[:10]}"
+    body = {"name": name, "dimension": 4, "distance_metric": "Cosine", "vector_type": "Float32"}
+    response = http.post("/collections", json={**body, **config})
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "success": True,
+        "data": {"name": name, "message": "Collection created successfully"},
+        "error": None,
+    }
+    return name
+
+
+def test_writes_answer_200_with_d_vecdb_data(http: httpx.Client) -> None:
+    name = new_collection(http)
+    one = http.post(f"/collections/{name}/vectors", json={"id": "a", "data": [1, 0, 0, 0]})
+    assert (one.status_code, one.json()["data"]) == (200, "a")
+    batch = http.post(
+        f"/collections/{name}/vectors/batch", json={"vectors": [{"id": "b", "data": [0, 1, 0, 0]}]}
+    )
+    assert (batch.status_code, batch.json()["data"]) == (200, ["b"])
+    put = http.put(f"/collections/{name}/vectors/a", json={"data": [1, 1, 0, 0]})
+    assert put.status_code == 200
+    assert put.json()["data"] == {"id": "a", "message": "Vector updated successfully"}
+    dropped = http.delete(f"/collections/{name}").json()["data"]
+    assert dropped == {"name": name, "message": "Collection deleted successfully"}
+
+
+def test_duplicate_collection_is_200_success_false(http: httpx.Client) -> None:
+    name = new_collection(http)
+    body = {"name": name, "dimension": 4, "distance_metric": "Cosine", "vector_type": "Float32"}
+    again = envelope_error(http.post("/collections", json=body), 200)
+    assert name in again["error"]
+
+
+def test_search_limit_0_and_query_vector_alias(http: httpx.Client) -> None:
+    name = new_collection(http)
+    http.post(f"/collections/{name}/vectors", json={"id": "a", "data": [1, 0, 0, 0]})
+    empty = http.post(f"/collections/{name}/search", json={"vector": [1, 0, 0, 0], "limit": 0})
+    assert (empty.status_code, empty.json()["data"]) == (200, [])
+    alias = http.post(f"/collections/{name}/search", json={"query_vector": [1, 0, 0, 0]})
+    assert [h["id"] for h in alias.json()["data"]] == ["a"]
+    neither = http.post(f"/collections/{name}/search", json={"limit": 1})
+    assert "vector" in envelope_error(neither, 422)["error"]
+
+
+@pytest.mark.parametrize(
+    ("config", "metric", "vector_type"),
+    [
+        ({"distance_metric": "Manhattan"}, "Euclidean", "Float32"),
+        ({"vector_type": "Float16"}, "Cosine", "Float32"),
+        ({"quantization": {"type": "scalar", "quantization_type": "int8"}}, "Cosine", "Int8"),
+        ({"quantization": {"type": "product", "num_subvectors": 2}}, "Cosine", "Float32"),
+    ],
+)
+def test_manhattan_float16_and_quantization_are_accepted(
+    http: httpx.Client, config: dict[str, Any], metric: str, vector_type: str
+) -> None:
+    name = new_collection(http, **config)
+    rows = {"a": [1.0, 0.0, 0.0, 0.0], "b": [0.0, 1.0, 0.0, 0.0]}
+    vectors = [{"id": k, "data": v} for k, v in rows.items()]
+    http.post(f"/collections/{name}/vectors/batch", json={"vectors": vectors})
+    hits = http.post(f"/collections/{name}/search", json={"vector": rows["b"]}).json()["data"]
+    assert [h["id"] for h in hits] == ["b", "a"]
+    info = http.get(f"/collections/{name}").json()["data"][0]
+    assert (info["distance_metric"], info["vector_type"]) == (metric, vector_type)
+
+
+def test_bad_quantization_type_is_422(http: httpx.Client) -> None:
+    body = {"name": "dvec_q", "dimension": 4, "quantization": {"type": "magic"}}
+    envelope_error(http.post("/collections", json=body), 422)
+
+
+def test_health_bodies(http: httpx.Client) -> None:
+    live = http.get("/health/live").json()
+    assert live["alive"] is True and live["status"] == "ok" and live["timestamp"] > 0
+    for path in ("/health/ready", "/ready"):
+        ready = http.get(path)
+        assert ready.status_code == 200
+        body = ready.json()
+        assert body["ready"] is True and body["timestamp"] > 0
+        assert [c["status"] for c in body["checks"]] == ["healthy"]
+    check = http.get("/health/check")
+    assert check.status_code == 200
+    body = check.json()
+    assert body["status"] == "healthy"
+    assert {"timestamp", "version", "uptime_seconds"} <= set(body)

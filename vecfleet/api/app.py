@@ -16,9 +16,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vecfleet.api import v1
 from vecfleet.api.errors import headers_for, status_for
+from vecfleet.api.health import liveness, readiness
 from vecfleet.api.hot import ROUTE, HotSearchCache
 from vecfleet.api.openapi import build_openapi
-from vecfleet.api.schemas import HealthOut
 from vecfleet.api.wire import DEFAULT_MAX_BODY_BYTES, error_response, json_response
 from vecfleet.errors import VecfleetError
 from vecfleet.gateway import Gateway
@@ -106,13 +106,11 @@ def build_app(
     openapi = msgspec.json.encode(build_openapi())
 
     async def live(request: Request) -> Response:
-        return json_response(HealthOut("ok"))
+        return json_response(liveness())
 
     async def ready(request: Request) -> Response:
-        count = len(gateway.data.collection_names())
-        if not gateway.ready:
-            return json_response(HealthOut("loading", count), 503)
-        return json_response(HealthOut("ok", count))
+        body, status = readiness(gateway)
+        return json_response(body, status)
 
     async def metrics_route(request: Request) -> Response:
         return Response(metrics.render(), media_type="text/plain; version=0.0.4")

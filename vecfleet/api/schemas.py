@@ -245,9 +245,22 @@ class ErrorOut(msgspec.Struct):
     error: ErrorDetail
 
 
+class ComponentOut(msgspec.Struct):
+    """One component of a readiness answer (d-vecDB's ``checks`` entries)."""
+
+    name: str
+    status: str  # healthy | degraded | unhealthy
+    message: str | None = None
+    timestamp: int = 0
+
+
 class HealthOut(msgspec.Struct):
     status: str
     collections: int = 0
+    alive: bool = True
+    ready: bool = True
+    timestamp: int = 0  # unix seconds
+    checks: list[ComponentOut] = msgspec.field(default_factory=list)
 
 
 class DemoStatusOut(msgspec.Struct):
