@@ -367,3 +367,96 @@ def test_health_bodies(http: httpx.Client) -> None:
     body = check.json()
     assert body["status"] == "healthy"
     assert {"timestamp", "version", "uptime_seconds"} <= set(body)
+
+
+# ---------------------------------------------------------------- d-vecDB's point routes
+@pytest.fixture
+def points(http: httpx.Client) -> tuple[str, list[list[float]]]:
+    """A 4-d cosine collection: p0..p5 along distinct directions, metadata n = row."""
+    name = new_collection(http)
+    rows = [*np.eye(4).tolist(), [1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 1.0]]
+    vectors = [{"id": f"p{i}", "data": v, "metadata": {"n": i}} for i, v in enumerate(rows)]
+    assert http.post(f"/collections/{name}/vectors/batch", json={"vectors": vectors}).is_success
+    return name, rows
+
+
+def data_of(response: httpx.Response) -> Any:
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["success"] is True, body
+    return body["data"]
+
+
+def test_upsert_and_batch_delete(http: httpx.Client, points: tuple[str, list]) -> None:
+    name, _ = points
+    upsert = {"vectors": [{"id": "p0", "data": [0, 0, 0, 1]}, {"id": "new", "data": [1, 0, 1, 0]}]}
+    assert data_of(http.post(f"/collections/{name}/vectors/upsert", json=upsert)) == {
+        "upserted_count": 2,
+        "ids": ["p0", "new"],
+    }
+    assert data_of(http.get(f"/collections/{name}/vectors/p0"))["data"] == [0, 0, 0, 1]
+    gone = http.post(f"/collections/{name}/vectors/batch-delete", json={"ids": ["p1", "nope"]})
+    assert data_of(gone) == {"deleted_count": 1}
+    assert data_of(http.post(f"/collections/{name}/points/count", json={})) == {"count": 6}
+
+
+def test_scroll_pages_and_count_with_a_filter(http: httpx.Client, points: tuple[str, list]) -> None:
+    name, rows = points
+    seen: list[str] = []
+    offset = None
+    while True:
+        page = data_of(
+            http.post(f"/collections/{name}/points/scroll", json={"limit": 4, "offset": offset})
+        )
+        for p in page["points"]:
+            row = np.array(rows[int(p["id"][1:])])
+            np.testing.assert_allclose(p["vector"], row / np.linalg.norm(row), atol=1e-6)
+            assert p["payload"] == {"n": int(p["id"][1:])}
+        seen += [p["id"] for p in page["points"]]
+        offset = page["next_offset"]
+        if offset is None:
+            break
+        assert isinstance(offset, str)
+    assert sorted(seen) == [f"p{i}" for i in range(6)]
+    bare = {"limit": 2, "with_vectors": False, "with_payload": False}
+    first = data_of(http.post(f"/collections/{name}/points/scroll", json=bare))["points"][0]
+    assert set(first) == {"id", "score"}
+    counted = http.post(f"/collections/{name}/points/count", json={"filter": {"n": {"$gte": 4}}})
+    assert data_of(counted) == {"count": 2}
+    bad = http.post(f"/collections/{name}/points/scroll", json={"offset": "abc"})
+    envelope_error(bad, 422)
+
+
+def test_batch_search(http: httpx.Client, points: tuple[str, list]) -> None:
+    name, rows = points
+    searches = [
+        {"vector": rows[0], "limit": 2},
+        {"vector": rows[2], "limit": 1, "offset": 1},
+        {"vector": rows[3], "limit": 0},
+        {"vector": rows[0], "limit": 3, "filter": {"n": {"$gte": 2}}},
+    ]
+    body = {"collection": name, "searches": searches}
+    answer = data_of(http.post(f"/collections/{name}/points/search/batch", json=body))
+    assert [[h["id"] for h in hits] for hits in answer][:3] == [["p0", "p4"], ["p5"], []]
+    assert answer[3][0]["id"] == "p4" and all(h["metadata"]["n"] >= 2 for h in answer[3])
+
+
+def test_recommend_and_discover(http: httpx.Client, points: tuple[str, list]) -> None:
+    name, _ = points
+    body = {"collection": name, "positive": ["p0", "p1"], "limit": 2}
+    recommended = data_of(http.post(f"/collections/{name}/points/recommend", json=body))
+    assert recommended[0]["id"] == "p4"  # mean of p0 and p1
+    assert {"p0", "p1"}.isdisjoint(h["id"] for h in recommended)
+    away = {"positive": ["p4"], "negative": ["p1"], "limit": 1}
+    assert data_of(http.post(f"/collections/{name}/points/recommend", json=away))[0]["id"] == "p0"
+    discover = {"target": [0, 0, 1, 0], "context": [{"positive": "p3", "negative": "p0"}]}
+    found = data_of(http.post(f"/collections/{name}/points/discover", json=discover))
+    assert found[0]["id"] == "p5"  # target moved towards p3
+    assert {"p3", "p0"}.isdisjoint(h["id"] for h in found)
+    by_id = data_of(
+        http.post(f"/collections/{name}/points/discover", json={"target": "p2", "limit": 1})
+    )
+    assert by_id[0]["id"] == "p5"
+    missing = http.post(f"/collections/{name}/points/recommend", json={"positive": ["zz"]})
+    assert "zz" in envelope_error(missing, 200)["error"]
+    envelope_error(http.post(f"/collections/{name}/points/recommend", json={"positive": []}), 422)
