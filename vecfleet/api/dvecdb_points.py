@@ -136,34 +136,67 @@ def _check_page(limit: int, offset: int) -> None:
         raise ValidationError("limit and offset must not be negative", field="limit")
 
 
+# ---------------------------------------------------------------------- shared calls
+async def vectors_of(gw: Gateway, name: str, ids: list[str], role: str) -> dict[str, np.ndarray]:
+    """The stored vectors of example ids; a missing one is ``NotFound``."""
+    found = await gw.get_points(name, list(ids), with_vectors=True)
+    vectors = {str(p.id): np.asarray(p.vector, dtype=np.float32) for p in found}
+    missing = [i for i in ids if i not in vectors]
+    if missing:
+        raise NotFound(
+            f"{role} example {missing[0]!r} does not exist in collection {name!r}",
+            collection=name,
+            id=missing[0],
+        )
+    return vectors
+
+
+async def ranked(
+    gw: Gateway, name: str, vector: np.ndarray, body: RecommendIn | DiscoverIn, skip: set[str]
+) -> list[Hit]:
+    """The page of ``body`` of a search for ``vector``, without the example ids ``skip``."""
+    _check_page(body.limit, body.offset)
+    if body.limit == 0:
+        gw.collection(name)  # a missing collection still fails
+        return []
+    depth = body.offset + body.limit + len(skip)
+    options = SearchOptions(limit=depth, filter=body.filter)
+    outcome = await gw.search(name, SearchRequest(vector, options=options))
+    return page_of(outcome.hits, skip, body.offset, body.limit)
+
+
+async def recommend_hits(gw: Gateway, name: str, body: RecommendIn) -> list[Hit]:
+    if not body.positive:
+        raise ValidationError("positive must name at least one example id", field="positive")
+    if body.strategy not in ("average_vector", "best_score"):
+        raise ValidationError(
+            f"strategy {body.strategy!r} is not supported; use average_vector or best_score",
+            field="strategy",
+        )
+    vectors = await vectors_of(gw, name, body.positive, "positive")
+    vectors |= await vectors_of(gw, name, body.negative, "negative")
+    query = recommend_query(
+        [vectors[i] for i in body.positive], [vectors[i] for i in body.negative]
+    )
+    return await ranked(gw, name, query, body, set(body.positive) | set(body.negative))
+
+
+async def discover_hits(gw: Gateway, name: str, body: DiscoverIn) -> list[Hit]:
+    ids = [i for pair in body.context for i in (pair.positive, pair.negative)]
+    if isinstance(body.target, str):
+        ids.append(body.target)
+    vectors = await vectors_of(gw, name, ids, "context") if ids else {}
+    if isinstance(body.target, str):
+        target = vectors[body.target]
+    else:
+        target = np.asarray(body.target, dtype=np.float32)
+    pairs = [(vectors[p.positive], vectors[p.negative]) for p in body.context]
+    return await ranked(gw, name, discover_query(target, pairs), body, set(ids))
+
+
 # ---------------------------------------------------------------------- routes
 def point_routes(gateway: Gateway, max_body_bytes: int) -> list[BaseRoute]:
     gw = gateway
-
-    async def vectors_of(name: str, ids: list[str], role: str) -> dict[str, np.ndarray]:
-        found = await gw.get_points(name, list(ids), with_vectors=True)
-        vectors = {str(p.id): np.asarray(p.vector, dtype=np.float32) for p in found}
-        missing = [i for i in ids if i not in vectors]
-        if missing:
-            raise NotFound(
-                f"{role} example {missing[0]!r} does not exist in collection {name!r}",
-                collection=name,
-                id=missing[0],
-            )
-        return vectors
-
-    async def ranked(
-        name: str, vector: np.ndarray, body: RecommendIn | DiscoverIn, skip: set[str]
-    ) -> Response:
-        _check_page(body.limit, body.offset)
-        if body.limit == 0:
-            return ok([])
-        depth = body.offset + body.limit + len(skip)
-        options = SearchOptions(limit=depth, filter=body.filter)
-        outcome = await gw.search(name, SearchRequest(vector, options=options))
-        metric = gw.collection(name).config.metric
-        hits = page_of(outcome.hits, skip, body.offset, body.limit)
-        return ok([hit_out(metric, h) for h in hits])
 
     async def upsert(request: Request) -> Response:
         points = [point_in(v) for v in (await decode(request, BatchIn, max_body_bytes)).vectors]
@@ -217,36 +250,19 @@ def point_routes(gateway: Gateway, max_body_bytes: int) -> list[BaseRoute]:
             ]
         )
 
+    def answer(name: str, hits: list[Hit]) -> Response:
+        metric = gw.collection(name).config.metric
+        return ok([hit_out(metric, h) for h in hits])
+
     async def recommend(request: Request) -> Response:
         name = request.path_params["collection"]
         body = await decode(request, RecommendIn, max_body_bytes)
-        if not body.positive:
-            raise ValidationError("positive must name at least one example id", field="positive")
-        if body.strategy not in ("average_vector", "best_score"):
-            raise ValidationError(
-                f"strategy {body.strategy!r} is not supported; use average_vector or best_score",
-                field="strategy",
-            )
-        vectors = await vectors_of(name, body.positive, "positive")
-        vectors |= await vectors_of(name, body.negative, "negative")
-        query = recommend_query(
-            [vectors[i] for i in body.positive], [vectors[i] for i in body.negative]
-        )
-        return await ranked(name, query, body, set(body.positive) | set(body.negative))
+        return answer(name, await recommend_hits(gw, name, body))
 
     async def discover(request: Request) -> Response:
         name = request.path_params["collection"]
         body = await decode(request, DiscoverIn, max_body_bytes)
-        ids = [i for pair in body.context for i in (pair.positive, pair.negative)]
-        if isinstance(body.target, str):
-            ids.append(body.target)
-        vectors = await vectors_of(name, ids, "context") if ids else {}
-        if isinstance(body.target, str):
-            target = vectors[body.target]
-        else:
-            target = np.asarray(body.target, dtype=np.float32)
-        pairs = [(vectors[p.positive], vectors[p.negative]) for p in body.context]
-        return await ranked(name, discover_query(target, pairs), body, set(ids))
+        return answer(name, await discover_hits(gw, name, body))
 
     base = "/collections/{collection}"
     table: list[tuple[str, Endpoint]] = [
