@@ -48,3 +48,18 @@ clean:
 proto: $(STAMP)
 	$(BIN)/python -m grpc_tools.protoc -I. --python_out=. --pyi_out=. --grpc_python_out=. \
 		vecfleet/transport/proto/vecfleet.proto
+
+# Generate d-vecDB's gRPC code (for serve --dvecdb-grpc-port) from its proto, read from a git
+# mirror or clone of github.com/Infinidatum-LLC/d-vecDB at DVECDB_REV. d-vecDB's licence
+# restricts commercial use and redistribution, so neither its proto nor code generated from
+# it is kept in this repository (.gitignore): every build generates it.
+DVECDB_REV ?= 29c9f79
+DVECDB_PROTO_DIR = build/dvecdb-proto/vecfleet/dvecdb_grpc
+.PHONY: dvecdb-proto
+dvecdb-proto: $(STAMP)
+	@test -n "$(DVECDB_GIT)" || { echo "usage: make dvecdb-proto DVECDB_GIT=<d-vecDB git dir or clone>"; exit 2; }
+	mkdir -p $(DVECDB_PROTO_DIR)
+	if [ -d "$(DVECDB_GIT)/.git" ]; then g="git -C $(DVECDB_GIT)"; else g="git --git-dir=$(DVECDB_GIT)"; fi; \
+		$$g show $(DVECDB_REV):proto/proto/vectordb.proto > $(DVECDB_PROTO_DIR)/vectordb.proto
+	$(BIN)/python -m grpc_tools.protoc -Ibuild/dvecdb-proto --python_out=. --pyi_out=. \
+		--grpc_python_out=. $(DVECDB_PROTO_DIR)/vectordb.proto

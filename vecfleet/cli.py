@@ -229,6 +229,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="start with only the collections already in --data-dir",
     )
     serve.add_argument("--workers", type=int, default=None, help="server worker processes")
+    serve.add_argument(
+        "--dvecdb-grpc-port",
+        type=int,
+        default=None,
+        help="also serve d-vecDB's gRPC service on this port (default off; d-vecDB uses 9090)",
+    )
     serve.add_argument("--config", default=None, help="TOML settings file")
     serve.set_defaults(func=_serve)
     _cluster_parsers(sub)

@@ -35,6 +35,8 @@ class ServerSettings:
     # Repeated searches answered by the HTTP connection itself from the edge L1
     # (api/edge.py); false sends every request through the ASGI app.
     edge_answers: bool = True
+    # d-vecDB's gRPC service (api/dvecdb_grpc.py) on this port; 0 leaves it off.
+    dvecdb_grpc_port: int = 0
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,10 @@ class Settings:
         cache = self.cache
         checks = [
             (1 <= self.server.port <= 65535, "server.port must be in 1..65535"),
+            (
+                0 <= self.server.dvecdb_grpc_port <= 65535,
+                "server.dvecdb_grpc_port must be in 0..65535 (0: off)",
+            ),
             (self.server.workers >= 1, "server.workers must be at least 1"),
             (self.server.max_body_bytes >= 1024, "server.max_body_bytes must be at least 1024"),
             (

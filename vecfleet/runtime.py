@@ -227,9 +227,17 @@ def build_embedded(settings: Settings, embedder: Embedder | None = None) -> Embe
     extra += dvecdb_routes(gateway)
     app = build_http_app(gateway, settings, extra)
 
+    dvecdb_port = settings.server.dvecdb_grpc_port
+
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await gateway.start()
+        dvecdb_grpc = None
+        if dvecdb_port:
+            from vecfleet.api.dvecdb_grpc import serve_dvecdb
+
+            dvecdb_grpc = await serve_dvecdb(gateway, settings.server.host, dvecdb_port)
+            log.info("d-vecDB gRPC service on %s:%d", settings.server.host, dvecdb_port)
         freeze_startup_heap()
         if demo is not None:
             demo.start()
@@ -238,6 +246,8 @@ def build_embedded(settings: Settings, embedder: Embedder | None = None) -> Embe
         finally:
             if demo is not None:
                 demo.stop()
+            if dvecdb_grpc is not None:
+                await dvecdb_grpc.stop(2.0)
             await gateway.close()
             db.close()
 
@@ -258,6 +268,7 @@ def _flags(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
             "port": args.port,
             "data_dir": args.data_dir,
             "workers": args.workers,
+            "dvecdb_grpc_port": args.dvecdb_grpc_port,
         },
         "demo": {"enabled": args.demo},
     }

@@ -57,7 +57,6 @@ Where vecfleet deliberately differs from d-vecDB:
 
 from __future__ import annotations
 
-import contextlib
 import importlib.metadata
 import time
 
@@ -73,23 +72,22 @@ from vecfleet.api.dvecdb_wire import (
     Endpoint,
     SearchIn,
     VectorIn,
+    collection_spec,
     config_out,
     enveloped,
     hit_out,
-    index_in,
-    metric_in,
     ok,
     point_in,
     query_in,
     query_int,
-    settings_in,
+    server_stats,
     stats_out,
 )
 from vecfleet.api.health import readiness
 from vecfleet.api.wire import DEFAULT_MAX_BODY_BYTES, decode, json_response
-from vecfleet.errors import CollectionNotFound, ValidationError
+from vecfleet.errors import ValidationError
 from vecfleet.gateway import Gateway
-from vecfleet.models import CollectionSpec, SearchOptions, SearchRequest
+from vecfleet.models import SearchOptions, SearchRequest
 
 
 # ---------------------------------------------------------------------- routes
@@ -119,32 +117,12 @@ def dvecdb_routes(
             status,
         )
 
-    async def server_stats(request: Request) -> Response:
-        infos = await gw.list_collections()
-        memory = 0
-        for info in infos:
-            with contextlib.suppress(CollectionNotFound):  # dropped since it was listed
-                memory += gw.data.usage.memory_bytes(info["name"])
-        return ok(
-            {
-                "total_vectors": sum(i["points"] for i in infos),
-                "total_collections": len(infos),
-                "memory_usage": memory,
-                "disk_usage": gw.data.usage.disk_bytes(),
-                "uptime_seconds": int(time.monotonic() - started),
-            }
-        )
+    async def stats(request: Request) -> Response:
+        return ok(await server_stats(gw, time.monotonic() - started))
 
     async def create_collection(request: Request) -> Response:
         body = await decode(request, CreateCollectionIn, max_body_bytes)
-        spec = CollectionSpec(
-            body.name,
-            body.dimension,
-            metric_in(body.distance_metric),
-            index_in(body.vector_type, body.quantization),
-            settings=settings_in(body.index_config),
-        )
-        await gw.create_collection(spec)
+        await gw.create_collection(collection_spec(body))
         return ok({"name": body.name, "message": "Collection created successfully"})
 
     async def list_collections(request: Request) -> Response:
@@ -222,7 +200,7 @@ def dvecdb_routes(
         ("/health", health, "GET"),
         ("/health/check", health_check, "GET"),
         ("/ready", ready, "GET"),
-        ("/stats", server_stats, "GET"),
+        ("/stats", stats, "GET"),
         ("/collections", create_collection, "POST"),
         ("/collections", list_collections, "GET"),
         (base, get_collection, "GET"),

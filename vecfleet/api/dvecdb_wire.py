@@ -5,6 +5,7 @@ the ``{success, data, error}`` envelope. The routes are in ``dvecdb.py`` and
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -15,9 +16,9 @@ from starlette.responses import Response
 
 from vecfleet.api.errors import headers_for, status_for
 from vecfleet.api.wire import json_response
-from vecfleet.errors import ValidationError, VecfleetError
-from vecfleet.gateway import PointIn
-from vecfleet.models import Hit
+from vecfleet.errors import CollectionNotFound, ValidationError, VecfleetError
+from vecfleet.gateway import Gateway, PointIn
+from vecfleet.models import CollectionSpec, Hit
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -170,6 +171,33 @@ def stats_out(info: dict[str, Any], memory_bytes: int) -> dict[str, Any]:
         "dimension": info["config"]["dim"],
         "index_size": indexed,
         "memory_usage": memory_bytes,
+    }
+
+
+def collection_spec(body: CreateCollectionIn) -> CollectionSpec:
+    """vecfleet's collection for d-vecDB's create request."""
+    return CollectionSpec(
+        body.name,
+        body.dimension,
+        metric_in(body.distance_metric),
+        index_in(body.vector_type, body.quantization),
+        settings=settings_in(body.index_config),
+    )
+
+
+async def server_stats(gw: Gateway, uptime_s: float) -> dict[str, Any]:
+    """d-vecDB's server stats: vectors and memory summed over the collections."""
+    infos = await gw.list_collections()
+    memory = 0
+    for info in infos:
+        with contextlib.suppress(CollectionNotFound):  # dropped since it was listed
+            memory += gw.data.usage.memory_bytes(info["name"])
+    return {
+        "total_vectors": sum(i["points"] for i in infos),
+        "total_collections": len(infos),
+        "memory_usage": memory,
+        "disk_usage": gw.data.usage.disk_bytes(),
+        "uptime_seconds": int(uptime_s),
     }
 
 
