@@ -67,11 +67,15 @@ def test_collections_and_stats(stub: Any, loaded: tuple[str, list[str], np.ndarr
     assert stub.GetStats(pb.GetStatsRequest()).stats.total_vectors >= 10
     assert stub.Health(pb.HealthRequest()).healthy
     again = pb.CreateCollectionRequest(config=pb.CollectionConfig(name=name, dimension=DIM))
-    with pytest.raises(grpc.RpcError) as exists:
-        stub.CreateCollection(again)
-    assert exists.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    exists = stub.CreateCollection(again)  # as d-vecDB: answered, not a status
+    assert not exists.success and name in exists.message
     assert stub.DeleteCollection(pb.DeleteCollectionRequest(collection_name=name)).success
     assert name not in stub.ListCollections(pb.ListCollectionsRequest()).collection_names
+    gone = stub.DeleteCollection(pb.DeleteCollectionRequest(collection_name=name))
+    assert not gone.success and name in gone.message
+    with pytest.raises(grpc.RpcError) as missing:
+        stub.GetCollectionInfo(pb.GetCollectionInfoRequest(collection_name=name))
+    assert missing.value.code() == grpc.StatusCode.NOT_FOUND
 
 
 def test_insert_query_update_delete(stub: Any, loaded: tuple[str, list[str], np.ndarray]) -> None:

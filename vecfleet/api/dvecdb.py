@@ -1,5 +1,9 @@
 """d-vecDB-compatible REST routes, so the ``d-vecdb`` Python client works unchanged.
 
+The point routes (upsert, batch delete, scroll, count, batch search, recommend, discover)
+are in ``dvecdb_points.py``, the gRPC service in ``dvecdb_grpc.py``; the route → status
+table is ``docs/dvecdb-compat.md``.
+
 Routes, bodies and the ``{success, data, error}`` envelope follow d-vecDB's REST server:
 
 =======  ==========================================  =========================================

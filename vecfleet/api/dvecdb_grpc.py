@@ -7,8 +7,9 @@ Differences from d-vecDB's gRPC server:
 
 * every RPC but the five snapshot ones answers (d-vecDB answers UNIMPLEMENTED for ten);
   the snapshot RPCs answer UNIMPLEMENTED here;
-* failures are gRPC statuses from ``transport.status`` (NOT_FOUND, ALREADY_EXISTS,
-  INVALID_ARGUMENT, RESOURCE_EXHAUSTED...), with vecfleet's message;
+* a mutation (a reply with ``success``) on a missing or existing collection answers
+  ``success: false`` with the message, as d-vecDB does; every other failure is a gRPC
+  status from ``transport.status`` (NOT_FOUND, INVALID_ARGUMENT, RESOURCE_EXHAUSTED...);
 * metadata is ``map<string, string>`` on the wire: strings travel as they are, other JSON
   values as their JSON text; ``filter`` (a map) is an exact-match filter and ``filter_json``
   is vecfleet's filter language.
@@ -57,6 +58,18 @@ METRICS = {0: "Cosine", 1: "Cosine", 2: "Euclidean", 3: "DotProduct", 4: "Manhat
 METRIC_ENUMS = {"Cosine": 1, "Euclidean": 2, "DotProduct": 3}
 VECTOR_TYPES = {0: "Float32", 1: "Float32", 2: "Float16", 3: "Int8"}
 VECTOR_TYPE_ENUMS = {"Float32": 1, "Int8": 3}
+SOFT_REPLIES = {
+    name: f"{name}Response"
+    for name in (
+        "CreateCollection",
+        "DeleteCollection",
+        "Insert",
+        "BatchInsert",
+        "Update",
+        "Delete",
+    )
+}
+SOFT_STATUSES = frozenset({grpc.StatusCode.NOT_FOUND, grpc.StatusCode.ALREADY_EXISTS})
 MISSING_STUBS = (
     "d-vecDB's gRPC code is not generated: run `make dvecdb-proto DVECDB_GIT=<a git mirror or "
     "clone of github.com/Infinidatum-LLC/d-vecDB>`"
@@ -103,13 +116,19 @@ Method = Callable[[Any, Any], Awaitable[Any]]
 
 
 def _rpc(method: Method) -> Callable[[Any, Any, grpc.aio.ServicerContext[Any, Any]], Any]:
-    """``method(request)`` with vecfleet errors answered as gRPC statuses."""
+    """``method(request)`` with vecfleet errors answered as gRPC statuses; for a reply
+    with ``success`` (the mutations), a missing or existing collection is answered as
+    d-vecDB does: ``success: false`` and the message."""
+    reply = SOFT_REPLIES.get(method.__name__)
 
     async def handler(self: Any, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         try:
             return await method(self, request)
         except VecfleetError as exc:
-            await context.abort(grpc_status_for(exc), exc.message)
+            status = grpc_status_for(exc)
+            if reply is not None and status in SOFT_STATUSES:
+                return getattr(self.pb, reply)(success=False, message=exc.message)
+            await context.abort(status, exc.message)
         except msgspec.ValidationError as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         raise AssertionError("context.abort returned")  # pragma: no cover
