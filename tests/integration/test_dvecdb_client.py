@@ -460,3 +460,33 @@ def test_recommend_and_discover(http: httpx.Client, points: tuple[str, list]) ->
     missing = http.post(f"/collections/{name}/points/recommend", json={"positive": ["zz"]})
     assert "zz" in envelope_error(missing, 200)["error"]
     envelope_error(http.post(f"/collections/{name}/points/recommend", json={"positive": []}), 422)
+
+
+# ---------------------------------------------------------------- d-vecDB's recovery routes
+def test_hard_delete_drops_and_nothing_is_kept_after_a_drop(http: httpx.Client) -> None:
+    name = new_collection(http)
+    dropped = data_of(http.delete(f"/collections/{name}/hard-delete"))
+    assert dropped["name"] == name and "permanently" in dropped["message"]
+    assert name not in data_of(http.get("/collections"))
+    other = new_collection(http)
+    http.delete(f"/collections/{other}")
+    assert data_of(http.get("/collections/deleted")) == []
+    assert data_of(http.post("/collections/cleanup", json={"retention_hours": 0})) == []
+    envelope_error(http.delete(f"/collections/{name}/hard-delete"), 200)
+
+
+def test_copies_answer_success_false_with_what_to_use(http: httpx.Client) -> None:
+    name = new_collection(http)
+    calls = [
+        http.post("/collections/restore", json={"backup_path": "/x"}),
+        http.post("/collections/import", json={"orphaned_path": "/x"}),
+        http.post(f"/collections/{name}/backup"),
+        http.post(f"/collections/{name}/snapshots"),
+        http.get(f"/collections/{name}/snapshots"),
+        http.get(f"/collections/{name}/snapshots/s1"),
+        http.delete(f"/collections/{name}/snapshots/s1"),
+    ]
+    for response in calls:
+        body = envelope_error(response, 200)
+        assert body["code"] == "unsupported"
+        assert "vecfleet snapshot" in body["error"]

@@ -1,7 +1,8 @@
 """d-vecDB-compatible REST routes, so the ``d-vecdb`` Python client works unchanged.
 
 The point routes (upsert, batch delete, scroll, count, batch search, recommend, discover)
-are in ``dvecdb_points.py``, the gRPC service in ``dvecdb_grpc.py``; the route → status
+are in ``dvecdb_points.py``, soft delete, backup and snapshots in ``dvecdb_recovery.py``,
+the gRPC service in ``dvecdb_grpc.py``; the route → status
 table is ``docs/dvecdb-compat.md``.
 
 Routes, bodies and the ``{success, data, error}`` envelope follow d-vecDB's REST server:
@@ -70,6 +71,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from vecfleet.api.dvecdb_points import point_routes
+from vecfleet.api.dvecdb_recovery import recovery_routes
 from vecfleet.api.dvecdb_wire import (
     BatchIn,
     CreateCollectionIn,
@@ -220,4 +222,5 @@ def dvecdb_routes(
     routes: list[BaseRoute] = [
         Route(path, enveloped(fn), methods=[method]) for path, fn, method in table
     ]
-    return routes + point_routes(gw, max_body_bytes)
+    # first: /collections/deleted must not be taken for a collection named "deleted"
+    return recovery_routes(gw) + routes + point_routes(gw, max_body_bytes)
