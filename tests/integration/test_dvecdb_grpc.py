@@ -148,3 +148,10 @@ def test_advanced_search(stub: Any, loaded: tuple[str, list[str], np.ndarray]) -
     with pytest.raises(grpc.RpcError) as bad:
         stub.Count(pb.CountRequest(collection_name=name, filter_json="{nope"))
     assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_snapshot_rpcs_say_what_to_use(stub: Any) -> None:
+    with pytest.raises(grpc.RpcError) as refused:
+        stub.ListSnapshots(pb.ListSnapshotsRequest(collection_name="any"))
+    assert refused.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert "vecfleet snapshot" in (refused.value.details() or "")

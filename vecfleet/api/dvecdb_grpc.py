@@ -38,6 +38,7 @@ from vecfleet.api.dvecdb_points import (
     recommend_hits,
     scroll_cursor,
 )
+from vecfleet.api.dvecdb_recovery import NO_COPIES
 from vecfleet.api.dvecdb_wire import (
     CreateCollectionIn,
     IndexConfigIn,
@@ -70,6 +71,13 @@ SOFT_REPLIES = {
     )
 }
 SOFT_STATUSES = frozenset({grpc.StatusCode.NOT_FOUND, grpc.StatusCode.ALREADY_EXISTS})
+SNAPSHOT_RPCS = (
+    "CreateSnapshot",
+    "ListSnapshots",
+    "GetSnapshot",
+    "DeleteSnapshot",
+    "RestoreSnapshot",
+)
 MISSING_STUBS = (
     "d-vecDB's gRPC code is not generated: run `make dvecdb-proto DVECDB_GIT=<a git mirror or "
     "clone of github.com/Infinidatum-LLC/d-vecDB>`"
@@ -382,7 +390,14 @@ async def serve_dvecdb(gateway: Gateway, host: str, port: int) -> grpc.aio.Serve
 
 
 def _servicer(gateway: Gateway, pb: Any, pbg: Any) -> Any:
-    """The service, with the generated base class's UNIMPLEMENTED answer for the RPCs it
-    lacks (the snapshot RPCs)."""
-    cls: Any = type("DvecdbServicer", (DvecdbService, pbg.VectorDbServicer), {})
+    """The service over the generated base class, whose own answer covers any RPC a newer
+    proto adds; the snapshot RPCs answer UNIMPLEMENTED with what to use instead."""
+
+    async def no_snapshots(
+        self: Any, request: Any, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> Any:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, NO_COPIES.format(what="snapshots"))
+
+    refused = {name: no_snapshots for name in SNAPSHOT_RPCS}
+    cls: Any = type("DvecdbServicer", (DvecdbService, pbg.VectorDbServicer), refused)
     return cls(gateway, pb)
