@@ -396,7 +396,9 @@ def _servicer(gateway: Gateway, pb: Any, pbg: Any) -> Any:
     async def no_snapshots(
         self: Any, request: Any, context: grpc.aio.ServicerContext[Any, Any]
     ) -> Any:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, NO_COPIES.format(what="snapshots"))
+        await context.abort(
+            grpc.StatusCode.UNIMPLEMENTED, NO_COPIES.format(what="a collection snapshot")
+        )
 
     refused = {name: no_snapshots for name in SNAPSHOT_RPCS}
     cls: Any = type("DvecdbServicer", (DvecdbService, pbg.VectorDbServicer), refused)
