@@ -14,11 +14,11 @@ POST     ``/points/recommend``                       ``[{id, distance, metadata}
 POST     ``/points/discover``                        ``[{id, distance, metadata}]``
 =======  ==========================================  =========================================
 
-As in d-vecDB, ``recommend`` searches with ``2·mean(positive) − mean(negative)`` (the mean
-of the positives alone without negatives) and ``discover`` with ``target + mean(positive −
-negative)`` over the context pairs; the example vectors are read with ``get_points``.
-Unlike d-vecDB, the examples themselves are left out of the answer (d-vecDB returns a
-positive example as its own best recommendation). ``filter`` is vecfleet's filter language
+``recommend`` and ``discover`` are ``Gateway.recommend`` and ``Gateway.discover``
+(``gateway/examples.py``): d-vecDB's query vectors, ``2·mean(positive) − mean(negative)``
+and ``target + mean(positive − negative)``. Unlike d-vecDB, the examples themselves are
+left out of the answer (d-vecDB returns a positive example as its own best
+recommendation). ``filter`` is vecfleet's filter language
 everywhere. The request's ``collection`` field (d-vecDB requires it) is accepted; the path
 names the collection.
 """
@@ -35,9 +35,10 @@ from starlette.routing import BaseRoute, Route
 
 from vecfleet.api.dvecdb_wire import BatchIn, Endpoint, Strict, enveloped, hit_out, ok, point_in
 from vecfleet.api.wire import decode
-from vecfleet.errors import NotFound, ValidationError
+from vecfleet.errors import ValidationError
 from vecfleet.gateway import Gateway
 from vecfleet.models import Hit, ScrollPage, SearchOptions, SearchRequest
+from vecfleet.types import PointId
 
 
 # ---------------------------------------------------------------------- wire structs
@@ -97,22 +98,6 @@ class DiscoverIn(Strict):
 
 
 # ---------------------------------------------------------------------- pure mapping
-def recommend_query(positive: list[np.ndarray], negative: list[np.ndarray]) -> np.ndarray:
-    """d-vecDB's recommendation vector: ``2·mean(positive) − mean(negative)``."""
-    mean_positive = np.mean(positive, axis=0)
-    if not negative:
-        return np.asarray(mean_positive, dtype=np.float32)
-    return np.asarray(2.0 * mean_positive - np.mean(negative, axis=0), dtype=np.float32)
-
-
-def discover_query(target: np.ndarray, pairs: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-    """d-vecDB's discovery vector: the target moved by the mean ``positive − negative``."""
-    if not pairs:
-        return np.asarray(target, dtype=np.float32)
-    shift = np.mean([p - n for p, n in pairs], axis=0)
-    return np.asarray(target + shift, dtype=np.float32)
-
-
 def scroll_cursor(offset: str | None) -> int | None:
     """vecfleet's scroll cursor from d-vecDB's string ``offset``."""
     if offset is None:
@@ -125,73 +110,30 @@ def scroll_cursor(offset: str | None) -> int | None:
     return int(offset)
 
 
-def page_of(hits: list[Hit], skip: set[str], offset: int, limit: int) -> list[Hit]:
-    """``limit`` hits after ``offset``, leaving out the example ids in ``skip``."""
-    kept = [h for h in hits if str(h.id) not in skip]
-    return kept[offset : offset + limit]
-
-
 def _check_page(limit: int, offset: int) -> None:
     if limit < 0 or offset < 0:
         raise ValidationError("limit and offset must not be negative", field="limit")
 
 
 # ---------------------------------------------------------------------- shared calls
-async def vectors_of(gw: Gateway, name: str, ids: list[str], role: str) -> dict[str, np.ndarray]:
-    """The stored vectors of example ids; a missing one is ``NotFound``."""
-    found = await gw.get_points(name, list(ids), with_vectors=True)
-    vectors = {str(p.id): np.asarray(p.vector, dtype=np.float32) for p in found}
-    missing = [i for i in ids if i not in vectors]
-    if missing:
-        raise NotFound(
-            f"{role} example {missing[0]!r} does not exist in collection {name!r}",
-            collection=name,
-            id=missing[0],
-        )
-    return vectors
-
-
-async def ranked(
-    gw: Gateway, name: str, vector: np.ndarray, body: RecommendIn | DiscoverIn, skip: set[str]
-) -> list[Hit]:
-    """The page of ``body`` of a search for ``vector``, without the example ids ``skip``."""
-    _check_page(body.limit, body.offset)
-    if body.limit == 0:
-        gw.collection(name)  # a missing collection still fails
-        return []
-    depth = body.offset + body.limit + len(skip)
-    options = SearchOptions(limit=depth, filter=body.filter)
-    outcome = await gw.search(name, SearchRequest(vector, options=options))
-    return page_of(outcome.hits, skip, body.offset, body.limit)
+def _options(body: RecommendIn | DiscoverIn) -> SearchOptions:
+    return SearchOptions(limit=body.limit, filter=body.filter, offset=body.offset)
 
 
 async def recommend_hits(gw: Gateway, name: str, body: RecommendIn) -> list[Hit]:
-    if not body.positive:
-        raise ValidationError("positive must name at least one example id", field="positive")
     if body.strategy not in ("average_vector", "best_score"):
         raise ValidationError(
             f"strategy {body.strategy!r} is not supported; use average_vector or best_score",
             field="strategy",
         )
-    vectors = await vectors_of(gw, name, body.positive, "positive")
-    vectors |= await vectors_of(gw, name, body.negative, "negative")
-    query = recommend_query(
-        [vectors[i] for i in body.positive], [vectors[i] for i in body.negative]
-    )
-    return await ranked(gw, name, query, body, set(body.positive) | set(body.negative))
+    negative: list[PointId] = list(body.negative)
+    return await gw.recommend(name, list(body.positive), negative, _options(body))
 
 
 async def discover_hits(gw: Gateway, name: str, body: DiscoverIn) -> list[Hit]:
-    ids = [i for pair in body.context for i in (pair.positive, pair.negative)]
-    if isinstance(body.target, str):
-        ids.append(body.target)
-    vectors = await vectors_of(gw, name, ids, "context") if ids else {}
-    if isinstance(body.target, str):
-        target = vectors[body.target]
-    else:
-        target = np.asarray(body.target, dtype=np.float32)
-    pairs = [(vectors[p.positive], vectors[p.negative]) for p in body.context]
-    return await ranked(gw, name, discover_query(target, pairs), body, set(ids))
+    context: list[tuple[PointId, PointId]] = [(p.positive, p.negative) for p in body.context]
+    target = body.target if isinstance(body.target, str) else np.asarray(body.target, np.float32)
+    return await gw.discover(name, target, context, _options(body))
 
 
 # ---------------------------------------------------------------------- routes

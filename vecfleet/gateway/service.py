@@ -27,6 +27,7 @@ import numpy as np
 from vecfleet.embed import BatchingEmbedder
 from vecfleet.errors import (
     CollectionNotFound,
+    NotFound,
     PayloadTooLarge,
     Unavailable,
     ValidationError,
@@ -36,6 +37,7 @@ from vecfleet.gateway.cache.keys import PUBLIC_SCOPE, scope_of
 from vecfleet.gateway.cache.tiered import TieredCache
 from vecfleet.gateway.data_plane import DataPlane
 from vecfleet.gateway.epochs import Epochs
+from vecfleet.gateway.examples import deeper, discover_vector, page_without, recommend_vector
 from vecfleet.gateway.limits import (
     MAX_BATCH_SEARCHES,
     MAX_POINTS_PER_WRITE,
@@ -45,7 +47,15 @@ from vecfleet.gateway.limits import (
 from vecfleet.gateway.pipeline import SearchQuery, StageResult, build_pipeline
 from vecfleet.gateway.reads import CONSISTENCY_LEVELS, DEFAULT_READ, CollectionRef, ReadOptions
 from vecfleet.gateway.singleflight import SingleFlight
-from vecfleet.models import CollectionSpec, Hit, Point, ScrollPage, SearchRequest, WriteAck
+from vecfleet.models import (
+    CollectionSpec,
+    Hit,
+    Point,
+    ScrollPage,
+    SearchOptions,
+    SearchRequest,
+    WriteAck,
+)
 from vecfleet.types import PointId
 
 __all__ = [
@@ -283,6 +293,70 @@ class Gateway:
     ) -> SearchOutcome:
         """``request`` run through the pipeline."""
         return await self.run(self.search_query(name, request, scope))
+
+    async def recommend(
+        self,
+        name: str,
+        positive: list[PointId],
+        negative: list[PointId],
+        options: SearchOptions,
+        scope: str = PUBLIC_SCOPE,
+    ) -> list[Hit]:
+        """Points like the ``positive`` examples and unlike the ``negative`` ones
+        (``examples.py``); the examples themselves are not answered."""
+        vectors = await self._examples(name, [*positive, *negative])
+        query = recommend_vector([vectors[i] for i in positive], [vectors[i] for i in negative])
+        return await self._without(name, query, options, {*positive, *negative}, scope)
+
+    async def discover(
+        self,
+        name: str,
+        target: Any,
+        context: list[tuple[PointId, PointId]],
+        options: SearchOptions,
+        scope: str = PUBLIC_SCOPE,
+    ) -> list[Hit]:
+        """Points near ``target`` (a vector, or a ``str`` id of an example) in the direction
+        the ``(positive, negative)`` context pairs point to; examples are not answered."""
+        ids: list[PointId] = [i for pair in context for i in pair]
+        if isinstance(target, str):
+            ids.append(target)
+        vectors = await self._examples(name, ids)
+        base = vectors[target] if isinstance(target, str) else target
+        query = discover_vector(base, [(vectors[p], vectors[n]) for p, n in context])
+        return await self._without(name, query, options, set(ids), scope)
+
+    async def _examples(self, name: str, ids: list[PointId]) -> dict[PointId, np.ndarray]:
+        if not ids:
+            self.collection(name)  # a missing collection still fails
+            return {}
+        found = await self.get_points(name, list(dict.fromkeys(ids)), with_vectors=True)
+        vectors: dict[PointId, np.ndarray] = {}
+        for p in found:
+            vectors[p.id] = vectors[str(p.id)] = np.asarray(p.vector, dtype=np.float32)
+        missing = [i for i in ids if i not in vectors]
+        if missing:
+            raise NotFound(
+                f"example point {missing[0]!r} does not exist in collection {name!r}",
+                collection=name,
+                id=missing[0],
+            )
+        return vectors
+
+    async def _without(
+        self,
+        name: str,
+        query: np.ndarray,
+        options: SearchOptions,
+        skip: set[PointId],
+        scope: str,
+    ) -> list[Hit]:
+        ask = deeper(options, len(skip))
+        if options.limit == 0:
+            self.collection(name)
+            return []
+        outcome = await self.search(name, SearchRequest(query, options=ask), scope)
+        return page_without(outcome.hits, skip, options)
 
     async def search_batch(
         self, name: str, requests: list[SearchRequest], scope: str = PUBLIC_SCOPE
