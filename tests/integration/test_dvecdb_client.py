@@ -458,7 +458,7 @@ def test_recommend_and_discover(http: httpx.Client, points: tuple[str, list]) ->
     )
     assert by_id[0]["id"] == "p5"
     missing = http.post(f"/collections/{name}/points/recommend", json={"positive": ["zz"]})
-    assert "zz" in envelope_error(missing, 200)["error"]
+    assert "zz" in envelope_error(missing, 422)["error"]
     envelope_error(http.post(f"/collections/{name}/points/recommend", json={"positive": []}), 422)
 
 

@@ -166,6 +166,48 @@ class SearchIn(Strict):
     seq: WriteSeq | None = None
 
 
+# Example points of one recommend or discover call, each read by id before the search.
+MAX_EXAMPLES = 64
+ExampleIds = Annotated[list[PointIdWire], Meta(max_length=MAX_EXAMPLES)]
+
+
+class RecommendIn(Strict):
+    """Points like the ``positive`` examples and unlike the ``negative`` ones."""
+
+    positive: Annotated[list[PointIdWire], Meta(min_length=1, max_length=MAX_EXAMPLES)]
+    negative: ExampleIds = msgspec.field(default_factory=list)
+    limit: Limit = 10
+    offset: Offset = 0
+    filter: Filter | None = None
+    with_payload: bool = True
+    with_vectors: bool = False
+    score_threshold: ScoreThreshold | None = None
+
+
+class ContextPair(Strict):
+    positive: PointIdWire
+    negative: PointIdWire
+
+
+class DiscoverIn(Strict):
+    """Points near ``target`` (a vector or a point id) in the direction of the context."""
+
+    target: Vector | PointIdWire
+    context: Annotated[list[ContextPair], Meta(max_length=MAX_EXAMPLES // 2)] = msgspec.field(
+        default_factory=list
+    )
+    limit: Limit = 10
+    offset: Offset = 0
+    filter: Filter | None = None
+    with_payload: bool = True
+    with_vectors: bool = False
+    score_threshold: ScoreThreshold | None = None
+
+
+class HitsOut(msgspec.Struct):
+    hits: list[HitOut]
+
+
 class SearchBatchIn(Strict):
     searches: Annotated[list[SearchIn], Meta(min_length=1, max_length=MAX_BATCH_SEARCHES)]
 

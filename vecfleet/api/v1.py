@@ -25,7 +25,7 @@ from vecfleet.api.wire import decode, json_response
 from vecfleet.errors import ValidationError
 from vecfleet.gateway import Gateway, PointIn, SearchOutcome
 from vecfleet.gateway.cache.keys import PUBLIC_SCOPE, etag_of
-from vecfleet.models import CollectionSpec, Point, ScrollPage, SearchOptions, SearchRequest
+from vecfleet.models import CollectionSpec, Hit, Point, ScrollPage, SearchOptions, SearchRequest
 
 GET_SEARCH_PARAMS = ("q", "limit", "filter", "score_threshold", "offset")
 
@@ -270,6 +270,51 @@ def routes(gw: Gateway, max_body_bytes: int, http_max_age_s: int = 0) -> list[Ro
         )
         return json_response(s.SearchBatchOut([_search_out(o) for o in outcomes]))
 
+    def _hits_out(hits: list[Hit]) -> s.HitsOut:
+        return s.HitsOut(
+            [
+                s.HitOut(
+                    h.id,
+                    h.score,
+                    h.payload,
+                    np.asarray(h.vector).tolist() if h.vector is not None else None,
+                )
+                for h in hits
+            ]
+        )
+
+    def _example_options(body: s.RecommendIn | s.DiscoverIn) -> SearchOptions:
+        return SearchOptions(
+            limit=body.limit,
+            filter=body.filter,
+            with_payload=body.with_payload,
+            with_vectors=body.with_vectors,
+            score_threshold=body.score_threshold,
+            offset=body.offset,
+        )
+
+    async def recommend(request: Request) -> Response:
+        body = await decode(request, s.RecommendIn, max_body_bytes)
+        hits = await gw.recommend(
+            request.path_params["name"],
+            body.positive,
+            body.negative,
+            _example_options(body),
+            gw.caller_scope(request.headers.raw),
+        )
+        return json_response(_hits_out(hits))
+
+    async def discover(request: Request) -> Response:
+        body = await decode(request, s.DiscoverIn, max_body_bytes)
+        hits = await gw.discover(
+            request.path_params["name"],
+            body.target,
+            [(pair.positive, pair.negative) for pair in body.context],
+            _example_options(body),
+            gw.caller_scope(request.headers.raw),
+        )
+        return json_response(_hits_out(hits))
+
     base = "/v1/collections/{name}"
     return [
         Route("/v1/collections", create_collection, methods=["POST"]),
@@ -284,4 +329,6 @@ def routes(gw: Gateway, max_body_bytes: int, http_max_age_s: int = 0) -> list[Ro
         Route(f"{base}/search", search, methods=["POST"]),
         Route(f"{base}/search", search_get, methods=["GET"]),
         Route(f"{base}/search/batch", search_batch, methods=["POST"]),
+        Route(f"{base}/points/recommend", recommend, methods=["POST"]),
+        Route(f"{base}/points/discover", discover, methods=["POST"]),
     ]

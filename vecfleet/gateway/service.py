@@ -27,7 +27,6 @@ import numpy as np
 from vecfleet.embed import BatchingEmbedder
 from vecfleet.errors import (
     CollectionNotFound,
-    NotFound,
     PayloadTooLarge,
     Unavailable,
     ValidationError,
@@ -316,13 +315,20 @@ class Gateway:
         options: SearchOptions,
         scope: str = PUBLIC_SCOPE,
     ) -> list[Hit]:
-        """Points near ``target`` (a vector, or a ``str`` id of an example) in the direction
+        """Points near ``target`` (a vector, or the id of an example) in the direction
         the ``(positive, negative)`` context pairs point to; examples are not answered."""
+        by_id = isinstance(target, str | int) and not isinstance(target, bool)
         ids: list[PointId] = [i for pair in context for i in pair]
-        if isinstance(target, str):
+        if by_id:
             ids.append(target)
         vectors = await self._examples(name, ids)
-        base = vectors[target] if isinstance(target, str) else target
+        base = vectors[target] if by_id else target
+        dim = self.collection(name).config.dim
+        if np.shape(base) != (dim,):
+            raise ValidationError(
+                f"target vector must have {dim} numbers, got shape {np.shape(base)}",
+                field="target",
+            )
         query = discover_vector(base, [(vectors[p], vectors[n]) for p, n in context])
         return await self._without(name, query, options, set(ids), scope)
 
@@ -335,9 +341,10 @@ class Gateway:
         for p in found:
             vectors[p.id] = vectors[str(p.id)] = np.asarray(p.vector, dtype=np.float32)
         missing = [i for i in ids if i not in vectors]
-        if missing:
-            raise NotFound(
+        if missing:  # the request names it: invalid input, not a missing resource
+            raise ValidationError(
                 f"example point {missing[0]!r} does not exist in collection {name!r}",
+                field="examples",
                 collection=name,
                 id=missing[0],
             )
