@@ -74,8 +74,10 @@ class CollectionAdmin:
         sharding = shard_map(settings, self.default_shards)
         sharding.check_schema(config.payload_schema)
         replicas = _positive(settings.get("replicas", self.default_replicas), "replicas")
-        members = await self.catalog.members()
-        nodes = [m.node_id for m in members.values() if m.serving]
+        # The view's members: a listing can miss a key under load, and the view keeps a node
+        # whose last heartbeat is younger than the TTL (``ClusterView.refresh``).
+        await self.view.refresh()
+        nodes = [m.node_id for m in self.view.members.values() if m.serving]
         entry = CollectionEntry(
             config.to_dict(), sharding, place(sharding.shards, replicas, nodes), time.time()
         )
